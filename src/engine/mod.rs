@@ -1,0 +1,2 @@
+//! The mixing engine (stub; see issue 3).
+pub mod params;

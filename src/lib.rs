@@ -1,0 +1,15 @@
+//! monmix: personal monitor mixes for a whole band, from one audio interface to every phone.
+//!
+//! # Layout
+//! - [`config`]: TOML settings + CLI overrides; every field has a working default.
+//! - [`audio`]: inputs (demo, tones, WAV file, cpal device) -> frames on a real-time clock.
+//! - [`frames`]: the lock-free frame pipe every audio hop uses.
+//! - [`engine`]: the mixer thread: per-mix gain/pan/mute/solo, limiter, meters. No I/O.
+//! - [`state`]: the mix model (seed schema), the single-writer store, crash-safe persistence.
+//! - [`server`]: wires the parts together and runs until shutdown.
+#![forbid(unsafe_code)]
+
+pub mod audio;
+pub mod engine;
+pub mod frames;
+pub mod state;

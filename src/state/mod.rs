@@ -1,0 +1,1 @@
+//! Client state (stub; see issue 3).
