@@ -1,0 +1,33 @@
+# monmix: two commands.
+#   make run    install what is missing, build release, serve the demo band
+#   make test   install what tests need, then every check CI runs
+CARGO ?= cargo
+ARGS ?=
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: run test setup build lint bench clean-state
+
+setup:
+	@scripts/setup
+
+build: setup
+	$(CARGO) build --release
+
+run: build
+	./target/release/monmix serve $(ARGS)
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test:
+	@scripts/setup test
+	$(MAKE) lint
+	$(CARGO) build --bin monmix
+	$(CARGO) test
+
+bench:
+	$(CARGO) bench
+
+clean-state:
+	rm -f state.json state.json.bak state.json.tmp*

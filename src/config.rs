@@ -1,0 +1,265 @@
+//! Settings: a TOML file plus CLI overrides. Every field has a working default, so
+//! `monmix serve` with no file runs. Settings are what the operator chose; the runtime
+//! state (mixes, devices) lives in [`crate::state`] and is a different type on purpose.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+/// Frame lengths the engine and Opus both accept.
+pub const FRAME_MS_ALLOWED: [f32; 4] = [2.5, 5.0, 10.0, 20.0];
+/// Most input channels a mix can address (a 64-channel console is the largest we plan for).
+pub const MAX_CHANNELS: usize = 64;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub audio: AudioConfig,
+    pub engine: EngineConfig,
+    pub state: StateConfig,
+    pub security: SecurityConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Shown to musicians and announced on the LAN.
+    pub name: String,
+    /// HTTP + WebSocket + WHEP listener.
+    pub http: SocketAddr,
+    /// OSC (UDP) listener.
+    pub osc: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioConfig {
+    /// `demo`, `tones`, `file:PATH`, `device` or `device:NAME`.
+    pub input: String,
+    /// Input channel count; 0 = what the input provides (demo 8, tones 8, file/device: theirs).
+    pub channels: usize,
+    /// Engine frame length in ms: 2.5, 5, 10 or 20.
+    pub frame_ms: f32,
+    /// Channel names shown on every strip, in input order. Missing ones default to "Ch N".
+    pub channel_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Most mixes (clients) the engine holds parameters for.
+    pub max_mixes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateConfig {
+    /// The one JSON file holding every client's mix.
+    pub path: PathBuf,
+    /// How long the writer waits to coalesce changes (the file follows within 100 ms).
+    pub debounce_ms: u64,
+    /// Most clients kept.
+    pub max_clients: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// PIN that grants the engineer role; empty = no PIN login.
+    pub admin_pin: String,
+    /// Tokens that grant the engineer role (for scripts and fixed tablets).
+    pub engineer_tokens: Vec<String>,
+    /// Extra Origins allowed on the WebSocket besides the page's own Host.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            name: "monmix".into(),
+            http: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            osc: SocketAddr::from(([0, 0, 0, 0], 9000)),
+        }
+    }
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        AudioConfig {
+            input: "demo".into(),
+            channels: 0,
+            frame_ms: 10.0,
+            channel_names: Vec::new(),
+        }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { max_mixes: 128 }
+    }
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            path: PathBuf::from("state.json"),
+            debounce_ms: 30,
+            max_clients: 128,
+        }
+    }
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            admin_pin: String::new(),
+            engineer_tokens: Vec::new(),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            audio: AudioConfig::default(),
+            engine: EngineConfig::default(),
+            state: StateConfig::default(),
+            security: SecurityConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a TOML file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            source: Box::new(e),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks cross-field rules; called after CLI overrides too.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !FRAME_MS_ALLOWED.contains(&self.audio.frame_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "audio.frame_ms = {} (allowed: 2.5, 5, 10, 20)",
+                self.audio.frame_ms
+            )));
+        }
+        if self.audio.channels > MAX_CHANNELS {
+            return Err(ConfigError::Invalid(format!(
+                "audio.channels = {} (at most {MAX_CHANNELS})",
+                self.audio.channels
+            )));
+        }
+        if self.engine.max_mixes == 0 || self.engine.max_mixes > 1024 {
+            return Err(ConfigError::Invalid(format!(
+                "engine.max_mixes = {} (1..=1024)",
+                self.engine.max_mixes
+            )));
+        }
+        if self.state.max_clients == 0 {
+            return Err(ConfigError::Invalid("state.max_clients must be > 0".into()));
+        }
+        if self.state.debounce_ms > 100 {
+            return Err(ConfigError::Invalid(format!(
+                "state.debounce_ms = {} (at most 100: a change must reach disk within 100 ms)",
+                self.state.debounce_ms
+            )));
+        }
+        if let Some(n) = self.audio.channel_names.iter().find(|n| n.chars().count() > 32) {
+            return Err(ConfigError::Invalid(format!(
+                "channel name {n:?} is longer than 32 characters"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Samples per channel in one engine frame at 48 kHz.
+    pub fn frame_len(&self) -> usize {
+        (self.audio.frame_ms * 48.0).round() as usize
+    }
+
+    /// Names for `n` channels: configured ones first, then "Ch k".
+    pub fn channel_names(&self, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|k| {
+                self.audio
+                    .channel_names
+                    .get(k)
+                    .filter(|s| !s.trim().is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| format!("Ch {}", k + 1))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_working_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.audio.input, "demo");
+        assert_eq!(c.frame_len(), 480);
+        assert_eq!(c.channel_names(3), ["Ch 1", "Ch 2", "Ch 3"]);
+    }
+
+    #[test]
+    fn example_config_parses_and_names_channels() {
+        let text = include_str!("../config/monmix.example.toml");
+        let c = Config::parse(text).unwrap();
+        assert_eq!(c.channel_names(2)[0], "Click");
+    }
+
+    #[test]
+    fn rejects_bad_values_with_a_clear_message() {
+        let e = Config::parse("[audio]\nframe_ms = 7").unwrap_err().to_string();
+        assert!(e.contains("frame_ms"), "{e}");
+        let e = Config::parse("[audio]\nchanels = 7").unwrap_err().to_string();
+        assert!(e.contains("chanels"), "{e}");
+        let e = Config::parse("[state]\ndebounce_ms = 500").unwrap_err().to_string();
+        assert!(e.contains("100"), "{e}");
+        assert_eq!(Config::parse("[audio]\nframe_ms = 2.5").unwrap().frame_len(), 120);
+    }
+}

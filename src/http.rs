@@ -1,0 +1,126 @@
+//! The axum router: status page, `/api/status`, `/metrics`. Later issues add the phone
+//! page, `/ws` and `/whep` here.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::audio::InputStats;
+use crate::config::Config;
+use crate::engine::EngineHandle;
+use crate::state::Store;
+
+/// Everything a request handler may need; shared read-only (the store has its own lock).
+pub struct AppState {
+    pub config: Config,
+    pub channel_names: Vec<String>,
+    pub input_description: String,
+    pub input_stats: Arc<InputStats>,
+    pub store: Arc<Store>,
+    pub engine: EngineHandle,
+    /// Cancelled on shutdown; long-lived tasks (WebSocket sessions) listen to it.
+    pub shutdown: CancellationToken,
+}
+
+pub fn router(app: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/api/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(app)
+}
+
+#[derive(Serialize)]
+struct ChannelInfo<'a> {
+    index: usize,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Status<'a> {
+    name: &'a str,
+    version: &'static str,
+    input: &'a str,
+    sample_rate: u32,
+    frame_ms: f32,
+    channels: Vec<ChannelInfo<'a>>,
+    clients: usize,
+}
+
+fn status_of(app: &AppState) -> Status<'_> {
+    Status {
+        name: &app.config.server.name,
+        version: env!("CARGO_PKG_VERSION"),
+        input: &app.input_description,
+        sample_rate: crate::audio::SAMPLE_RATE,
+        frame_ms: app.config.audio.frame_ms,
+        channels: app
+            .channel_names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| ChannelInfo { index, name })
+            .collect(),
+        clients: app.store.snapshot().channels_state.len(),
+    }
+}
+
+async fn status(State(app): State<Arc<AppState>>) -> impl IntoResponse {
+    Json(serde_json::to_value(status_of(&app)).unwrap_or_default())
+}
+
+async fn index(State(app): State<Arc<AppState>>) -> impl IntoResponse {
+    let s = status_of(&app);
+    let mut rows = String::new();
+    for c in &s.channels {
+        let _ = write!(rows, "<li>{}</li>", escape(c.name));
+    }
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>\
+         <title>{name}</title><style>body{{background:#111;color:#eee;font:16px system-ui;margin:2em}}</style>\
+         <h1>{name}</h1><p>Input: {input} · {n} channels · {clients} client mix(es)</p><ol>{rows}</ol>",
+        name = escape(s.name),
+        input = escape(s.input),
+        n = s.channels.len(),
+        clients = s.clients,
+    ))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, kind: &str, value: u64| {
+        let _ = writeln!(out, "# HELP monmix_{name} {help}\n# TYPE monmix_{name} {kind}\nmonmix_{name} {value}");
+    };
+    let e = app.engine.stats();
+    metric("engine_ticks_total", "Engine frames processed.", "counter", e.ticks.load(Ordering::Relaxed));
+    metric("engine_underruns_total", "Frames the input did not deliver in time (silence mixed).", "counter", e.underruns.load(Ordering::Relaxed));
+    metric("engine_overruns_total", "Input frames skipped to keep latency bounded.", "counter", e.overruns.load(Ordering::Relaxed));
+    metric("engine_late_ticks_total", "Ticks that took longer than a frame.", "counter", e.late_ticks.load(Ordering::Relaxed));
+    metric("engine_tap_drops_total", "Mix frames dropped because a consumer was behind.", "counter", e.tap_drops.load(Ordering::Relaxed));
+    metric("engine_max_tick_ns", "Longest engine tick.", "gauge", e.max_tick_ns.load(Ordering::Relaxed));
+    let i = &app.input_stats;
+    metric("input_frames_total", "Frames produced by the input.", "counter", i.frames.load(Ordering::Relaxed));
+    metric("input_dropped_total", "Input frames dropped (engine behind).", "counter", i.dropped.load(Ordering::Relaxed));
+    metric("input_reconnects_total", "Audio device reopen attempts that succeeded.", "counter", i.reconnects.load(Ordering::Relaxed));
+    let p = app.store.persist_stats();
+    metric("state_writes_total", "Successful state file writes.", "counter", p.writes.load(Ordering::Relaxed));
+    metric("state_write_failures_total", "Failed state file writes (retried).", "counter", p.failures.load(Ordering::Relaxed));
+    metric("clients", "Clients with a stored mix.", "gauge", app.store.snapshot().channels_state.len() as u64);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

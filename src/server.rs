@@ -1,0 +1,273 @@
+//! Wires the parts together: state store -> engine params, input -> engine, HTTP.
+//! The only module that knows them all; `main.rs` only parses the CLI and calls it.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::audio::{self, InputOptions, InputSpec};
+use crate::config::Config;
+use crate::engine::{Engine, EngineConfig, EngineHandle};
+use crate::http::{self, AppState};
+use crate::state::{Store, StoreOptions};
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Audio(#[from] crate::audio::AudioError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error(transparent)]
+    State(#[from] crate::state::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("http server: {0}")]
+    Http(std::io::Error),
+    #[error("state file {path}: {msg}")]
+    StateFile { path: String, msg: String },
+}
+
+/// A started server: listening, mixing, persisting. Dropping it without `run_until`
+/// still stops the input and engine threads.
+pub struct Server {
+    app: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    http_addr: SocketAddr,
+    /// Keeps the input running (its thread or device stream stops on drop).
+    _input: audio::InputHandle,
+    shutdown: CancellationToken,
+}
+
+impl Server {
+    /// Opens the state, the input and the engine, and binds the HTTP listener.
+    pub async fn start(cfg: Config) -> Result<Server, ServerError> {
+        cfg.validate()?;
+        let spec: InputSpec = cfg.audio.input.parse()?;
+        let input = audio::open(
+            &spec,
+            &InputOptions {
+                frame_len: cfg.frame_len(),
+                channels: (cfg.audio.channels > 0).then_some(cfg.audio.channels),
+            },
+        )?;
+        let channels = input.channels;
+        info!(input = %input.description, channels, frame_ms = cfg.audio.frame_ms, "input open");
+
+        let engine = Engine::spawn(
+            EngineConfig {
+                channels,
+                frame_len: cfg.frame_len(),
+                max_mixes: cfg.engine.max_mixes,
+                max_taps: cfg.engine.max_mixes * 2,
+            },
+            input.reader,
+        )?;
+        let publisher = engine.clone();
+        let (store, report) = Store::open(
+            StoreOptions {
+                path: cfg.state.path.clone(),
+                channels,
+                max_mixes: cfg.engine.max_mixes,
+                max_clients: cfg.state.max_clients,
+                debounce: Duration::from_millis(cfg.state.debounce_ms),
+            },
+            Box::new(move |p| publisher.publish(p)),
+        )?;
+        info!(?report, path = %cfg.state.path.display(), "state loaded");
+
+        let listener = tokio::net::TcpListener::bind(cfg.server.http)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: cfg.server.http,
+                source,
+            })?;
+        let http_addr = listener.local_addr().map_err(ServerError::Http)?;
+        let shutdown = CancellationToken::new();
+        let app = Arc::new(AppState {
+            channel_names: cfg.channel_names(channels),
+            input_description: input.description.clone(),
+            input_stats: input.handle.stats(),
+            config: cfg,
+            store: Arc::new(store),
+            engine,
+            shutdown: shutdown.clone(),
+        });
+        Ok(Server {
+            app,
+            listener,
+            http_addr,
+            _input: input.handle,
+            shutdown,
+        })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The URL a phone on the LAN should open: the bound address, or when bound to all
+    /// interfaces, the first private LAN address of this machine.
+    pub fn join_url(&self) -> String {
+        let port = self.http_addr.port();
+        let ip = if self.http_addr.ip().is_unspecified() {
+            lan_address().unwrap_or(IpAddr::from([127, 0, 0, 1]))
+        } else {
+            self.http_addr.ip()
+        };
+        match ip {
+            IpAddr::V6(v6) => format!("http://[{v6}]:{port}/"),
+            IpAddr::V4(v4) => format!("http://{v4}:{port}/"),
+        }
+    }
+
+    pub fn engine(&self) -> &EngineHandle {
+        &self.app.engine
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.app.store
+    }
+
+    /// Serves until `signal` resolves, then stops every task and writes the state.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let token = self.shutdown.clone();
+        tokio::spawn(async move {
+            signal.await;
+            info!("shutting down");
+            token.cancel();
+        });
+        let router = http::router(self.app.clone());
+        let token = self.shutdown.clone();
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .await;
+        // Persist before anything else can fail: the mixes matter more than a clean exit.
+        let flushed = self.app.store.flush();
+        self.app.engine.shutdown();
+        if let Err(e) = &flushed {
+            error!("final state write failed: {e}");
+        }
+        served.map_err(ServerError::Http)?;
+        flushed?;
+        info!("stopped, state written");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// First private (RFC 1918 / ULA-free) IPv4 address of an interface that is up.
+fn lan_address() -> Option<IpAddr> {
+    let addrs = if_addrs::get_if_addrs().ok()?;
+    let v4: Vec<_> = addrs
+        .iter()
+        .filter(|a| !a.is_loopback())
+        .filter_map(|a| match a.ip() {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    v4.iter()
+        .find(|ip| ip.is_private())
+        .or(v4.first())
+        .map(|ip| IpAddr::V4(*ip))
+}
+
+/// The join URL as a QR code drawn with half-block characters, for the console.
+pub fn qr_terminal(url: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(url.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::unicode::Dense1x2>()
+            .dark_color(qrcode::render::unicode::Dense1x2::Light)
+            .light_color(qrcode::render::unicode::Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+/// `monmix state show`: the state file without token hashes.
+pub fn show_state(path: &Path) -> Result<String, ServerError> {
+    let file = crate::state::read_state_file(path)?;
+    let mut value = serde_json::to_value(&file).map_err(|e| ServerError::StateFile {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    if let Some(devices) = value.get_mut("devices").and_then(|d| d.as_object_mut()) {
+        for d in devices.values_mut() {
+            if let Some(o) = d.as_object_mut() {
+                o.remove("token_hash");
+            }
+        }
+    }
+    serde_json::to_string_pretty(&value).map_err(|e| ServerError::StateFile {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })
+}
+
+/// `monmix state import FILE`: merges FILE's clients into the state at `path`.
+/// Refuses while a server holds the file? No lock exists yet, so the operator is told
+/// in the CLI help to stop the server first; the write itself is crash-safe.
+pub fn import_state(cfg: &Config, path: &Path, file: &Path) -> Result<usize, ServerError> {
+    let imported = crate::state::import_seed(file)?;
+    let n = imported.channels_state.len();
+    let channels = if cfg.audio.channels > 0 {
+        cfg.audio.channels
+    } else {
+        crate::config::MAX_CHANNELS
+    };
+    let (store, _) = Store::open(
+        StoreOptions {
+            path: path.to_owned(),
+            channels,
+            max_mixes: cfg.engine.max_mixes,
+            max_clients: cfg.state.max_clients,
+            debounce: Duration::from_millis(cfg.state.debounce_ms),
+        },
+        Box::new(|_| {}),
+    )?;
+    store.import(imported)?;
+    store.flush()?;
+    Ok(n)
+}
