@@ -1,0 +1,6 @@
+//! Wire protocols: translate wire messages <-> store commands and events. Nothing here
+//! knows about audio samples.
+
+pub mod protocol;
+pub mod session;
+pub mod ws;

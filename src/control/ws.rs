@@ -1,0 +1,222 @@
+//! `GET /ws`: the socket glue around [`Session`]. It checks the Origin before upgrading,
+//! bounds everything (message size, rate, outbound queue, handshake and idle time,
+//! sessions per IP) and moves frames; the protocol logic lives in `session.rs`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc};
+use tracing::{debug, warn};
+
+use super::session::{Hub, Role, Session};
+use crate::http::AppState;
+
+/// True when a browser's `Origin` names this server (same host:port as `Host`) or an
+/// allowed origin. Requests without `Origin` come from scripts, not pages, and pass:
+/// the Origin check exists to stop *other web pages* from driving a musician's mix.
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if allowed.iter().any(|a| a == origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let bare = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((bare, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+pub async fn handler(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let hub = app.hub.clone();
+    if !origin_allowed(&headers, &hub.security.allowed_origins) {
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    let Some(id) = hub.admit(peer.ip()) else {
+        return (StatusCode::TOO_MANY_REQUESTS, "too many sessions from this address").into_response();
+    };
+    let max = hub.limits.max_message;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_failed_upgrade(|e| debug!("websocket upgrade failed: {e}"))
+        .on_upgrade(move |socket| async move {
+            let mut session = Session::new(id, peer.ip(), &hub.limits, Instant::now());
+            run(app.clone(), socket, &mut session).await;
+            hub.leave(&session);
+        })
+}
+
+/// Why a session ended (logged at debug level; the client sees a close frame).
+enum End {
+    Closed,
+    Idle,
+    Handshake,
+    SlowReader,
+    Shutdown,
+}
+
+async fn run(app: Arc<AppState>, socket: WebSocket, session: &mut Session) {
+    let hub: Arc<Hub> = app.hub.clone();
+    let limits = hub.limits.clone();
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<Message>(limits.outbound_queue);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            let close = matches!(m, Message::Close(_));
+            if sink.send(m).await.is_err() || close {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let mut events = hub.store.events();
+    let mut roster = hub.roster_changes();
+    let mut ping = tokio::time::interval(limits.ping_every);
+    ping.tick().await;
+    let mut meters = tokio::time::interval(std::time::Duration::from_millis(50));
+    meters.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let started = tokio::time::Instant::now();
+    let mut last_heard = tokio::time::Instant::now();
+    let shutdown = app.shutdown.clone();
+
+    // Queues a message; a full queue means the client does not read: drop the session.
+    let send = |v: Value| -> bool {
+        match tx.try_send(Message::Text(v.to_string().into())) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    };
+
+    let end = loop {
+        let deadline = if session.role.is_none() {
+            started + limits.handshake
+        } else {
+            last_heard + limits.idle_timeout
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break End::Shutdown,
+            _ = tokio::time::sleep_until(deadline) => {
+                break if session.role.is_none() { End::Handshake } else { End::Idle };
+            }
+            frame = stream.next() => {
+                last_heard = tokio::time::Instant::now();
+                match frame {
+                    Some(Ok(Message::Text(t))) => {
+                        let out = session.handle_text(&hub, t.as_str(), Instant::now());
+                        if !out.into_iter().all(&send) {
+                            break End::SlowReader;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        let e = super::protocol::WireError::new(super::protocol::ErrorCode::BadJson, "binary frames are not part of the protocol");
+                        if !send(super::protocol::error_msg(&e)) { break End::SlowReader; }
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => break End::Closed,
+                    Some(Err(e)) => {
+                        // Oversized frames end up here: tell the client why before closing.
+                        let e = super::protocol::WireError::new(super::protocol::ErrorCode::TooLarge, e.to_string());
+                        let _ = send(super::protocol::error_msg(&e));
+                        break End::Closed;
+                    }
+                }
+            }
+            ev = events.recv() => match ev {
+                Ok(ev) => {
+                    if let Some(v) = session.on_event(&ev) {
+                        if !send(v) { break End::SlowReader; }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Missed changes: resend the whole mix so the page is right again.
+                    if let Some(id) = session.client_id.clone().or(session.watching.clone()) {
+                        if let Some(m) = hub.store.mix(&id) {
+                            let v = json!({"type": "param_sync", "client_id": id, "param": "mix", "value": super::session::mix_json(&m)});
+                            if !send(v) { break End::SlowReader; }
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => break End::Shutdown,
+            },
+            r = roster.recv(), if session.role == Some(Role::Engineer) => {
+                if !matches!(r, Err(broadcast::error::RecvError::Closed)) {
+                    // Coalesce a burst of joins/leaves into one list.
+                    while roster.try_recv().is_ok() {}
+                    if !send(hub.clients_msg()) { break End::SlowReader; }
+                }
+            }
+            _ = meters.tick(), if session.meters => {
+                // Meters are expendable: skip them when the queue is half full.
+                if tx.capacity() > limits.outbound_queue / 2 {
+                    let _ = send(meter_msg(&app, session));
+                }
+            }
+            _ = ping.tick() => {
+                if tx.try_send(Message::Ping(Vec::new().into())).is_err() {
+                    break End::SlowReader;
+                }
+            }
+        }
+    };
+    let (code, reason) = match end {
+        End::Closed => (1000, "bye"),
+        End::Idle => (1001, "no heartbeat for 15 s"),
+        End::Handshake => (1008, "no hello in time"),
+        End::SlowReader => (1008, "client too slow"),
+        End::Shutdown => (1001, "server shutting down"),
+    };
+    if matches!(end, End::SlowReader) {
+        warn!(session = session.id, "closing a session whose client does not read");
+    }
+    // The queue may be full (slow reader): drop it and close directly.
+    let _ = tx.try_send(Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    })));
+    drop(tx);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+}
+
+fn round4(x: f32) -> f64 {
+    (x as f64 * 10_000.0).round() / 10_000.0
+}
+
+/// `meters`: input levels pre-fader and this session's mix post-limiter, linear RMS/peak.
+fn meter_msg(app: &AppState, session: &Session) -> Value {
+    let m = app.engine.meters();
+    let inputs: Vec<[f64; 2]> = (0..app.hub.channel_names.len())
+        .map(|c| {
+            let l = m.input(c);
+            [round4(l.rms), round4(l.peak)]
+        })
+        .collect();
+    let mix = session
+        .client_id
+        .as_deref()
+        .or(session.watching.as_deref())
+        .and_then(|id| app.hub.store.client_slot(id))
+        .map(|slot| {
+            let l = m.mix(slot);
+            [round4(l.rms), round4(l.peak)]
+        })
+        .unwrap_or([0.0, 0.0]);
+    json!({"type": "meters", "inputs": inputs, "mix": mix})
+}
