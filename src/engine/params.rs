@@ -30,3 +30,72 @@ pub struct MixParams {
 pub struct EngineParams {
     pub mixes: Vec<Option<MixParams>>,
 }
+
+impl ChannelParams {
+    /// The solo rule: audible iff `subscribed && !muted && (!any_solo || soloed)`, where
+    /// `any_solo` comes from [`MixParams::any_solo`].
+    pub fn audible(&self, any_solo: bool) -> bool {
+        self.subscribed && !self.muted && (!any_solo || self.soloed)
+    }
+}
+
+impl MixParams {
+    /// True when a channel of this mix is soloed *and subscribed*.
+    ///
+    /// Why only subscribed ones: a solo left behind on a channel the musician has since
+    /// unsubscribed is invisible in their UI; if it counted, the whole mix would go silent
+    /// for no reason they can see. A soloed channel that is muted still counts: the user
+    /// asked to hear only the soloed channels, and mute wins on that channel.
+    pub fn any_solo(&self) -> bool {
+        self.channels.iter().any(|c| c.soloed && c.subscribed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ch(subscribed: bool, muted: bool, soloed: bool) -> ChannelParams {
+        ChannelParams {
+            gain: 1.0,
+            pan: 0.0,
+            subscribed,
+            muted,
+            soloed,
+        }
+    }
+
+    #[test]
+    fn solo_rule_table() {
+        // (subscribed, muted, soloed, any_solo) -> audible
+        let table = [
+            ((false, false, false, false), false),
+            ((false, false, true, true), false),
+            ((true, false, false, false), true),
+            ((true, true, false, false), false),
+            ((true, false, false, true), false),
+            ((true, false, true, true), true),
+            ((true, true, true, true), false),
+            ((true, true, false, true), false),
+        ];
+        for ((s, m, so, any), want) in table {
+            assert_eq!(ch(s, m, so).audible(any), want, "{s} {m} {so} {any}");
+        }
+    }
+
+    #[test]
+    fn only_subscribed_solos_count() {
+        let mut mix = MixParams {
+            channels: vec![ch(true, false, false), ch(false, false, true)],
+            master: 1.0,
+        };
+        assert!(
+            !mix.any_solo(),
+            "solo on an unsubscribed channel is ignored"
+        );
+        mix.channels[0].soloed = true;
+        assert!(mix.any_solo());
+        mix.channels[0].muted = true;
+        assert!(mix.any_solo(), "a muted solo still counts");
+    }
+}

@@ -1,0 +1,45 @@
+//! A real-time `tones` input for engine tests: a thread pushing one frame per period.
+//! Include with `#[path = "common/feeder.rs"] mod feeder;`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use monmix::audio::tones::Tones;
+use monmix::audio::{Generator, SAMPLE_RATE};
+use monmix::frames::{pipe, FrameReader, FrameWriter};
+
+pub struct Feeder {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<FrameWriter>,
+}
+
+impl Feeder {
+    /// Starts pushing `Tones::new(channels)` frames of `frame_len` in real time.
+    pub fn start(channels: usize, frame_len: usize) -> (Feeder, FrameReader) {
+        let (mut w, r) = pipe(channels * frame_len, 16);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let period = Duration::from_secs_f64(frame_len as f64 / f64::from(SAMPLE_RATE));
+        let thread = std::thread::spawn(move || {
+            let mut tones = Tones::new(channels);
+            let mut frame = vec![0.0; channels * frame_len];
+            let mut next = Instant::now();
+            while !flag.load(Ordering::Relaxed) {
+                tones.render(&mut frame);
+                w.push(&frame);
+                next += period;
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
+            w
+        });
+        (Feeder { stop, thread }, r)
+    }
+
+    /// Stops pushing and returns the writer, so the input stays open (but silent).
+    pub fn stop(self) -> FrameWriter {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("feeder thread")
+    }
+}
