@@ -76,7 +76,10 @@ fn two_generations(path: &Path) {
 }
 
 const CORRUPT: &[(&str, &str)] = &[
-    ("truncated", r#"{"format_version":1,"sequence":3,"channels_state":{"a":{"chan"#),
+    (
+        "truncated",
+        r#"{"format_version":1,"sequence":3,"channels_state":{"a":{"chan"#,
+    ),
     ("garbage", "\u{0}\u{1}not json at all \u{fffd}"),
     ("empty", ""),
     (
@@ -124,10 +127,17 @@ fn corrupt_primary_is_quarantined_and_backup_loads() {
         assert_eq!(store.mix("a").expect("from bak").gain(1), 0.5, "{what}");
         assert_eq!(store.sequence(), 2, "{what}");
         // The primary is recreated from the backup promptly, without any new change.
-        assert!(wait_for(&path, 2, Duration::from_secs(2)).is_some(), "{what}");
+        assert!(
+            wait_for(&path, 2, Duration::from_secs(2)).is_some(),
+            "{what}"
+        );
         assert!(backup_path(&path).exists(), "{what}: backup kept");
         drop(store);
-        assert_eq!(corrupt_files(dir.path()).len(), 1, "{what}: quarantine never overwritten");
+        assert_eq!(
+            corrupt_files(dir.path()).len(),
+            1,
+            "{what}: quarantine never overwritten"
+        );
     }
 }
 
@@ -150,7 +160,10 @@ fn neither_file_loads_starts_empty_but_keeps_both() {
     let mut contents: Vec<Vec<u8>> = kept.iter().map(|p| fs::read(p).expect("kept")).collect();
     contents.sort();
     assert_eq!(contents, vec![b"[".to_vec(), b"{oops".to_vec()]);
-    assert!(on_disk(&path).expect("new state").channels_state.contains_key("b"));
+    assert!(on_disk(&path)
+        .expect("new state")
+        .channels_state
+        .contains_key("b"));
 }
 
 #[test]
@@ -187,8 +200,13 @@ fn newer_format_refuses_to_start_and_touches_nothing() {
     let path = dir.path().join("state.json");
     let text = r#"{"format_version": 99, "channels_state": {}}"#;
     fs::write(&path, text).expect("write");
-    let err = Store::open(opts(path.clone()), Box::new(|_| {})).err().expect("refused");
-    assert!(matches!(err, StoreError::UnsupportedFormat { found: 99, .. }), "{err}");
+    let err = Store::open(opts(path.clone()), Box::new(|_| {}))
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(err, StoreError::UnsupportedFormat { found: 99, .. }),
+        "{err}"
+    );
     assert_eq!(fs::read_to_string(&path).expect("read"), text);
     assert!(corrupt_files(dir.path()).is_empty());
 }

@@ -105,7 +105,10 @@ fn kill_child() {
     loop {
         let s = store.sequence() + 1;
         let applied = store.apply(op_for(s)).expect("child apply");
-        assert_eq!(applied.sequence, s, "every op must advance the sequence by one");
+        assert_eq!(
+            applied.sequence, s,
+            "every op must advance the sequence by one"
+        );
         {
             let mut out = stdout.lock();
             let _ = writeln!(out, "ack {s} {}", unix_ms());
@@ -198,7 +201,11 @@ fn kill_minus_nine_never_loses_acknowledged_state() {
         if let Some(m) = mix.as_mut() {
             m.timestamp = 0;
         }
-        assert_eq!(mix, replay(state.sequence), "round {round}: content != replay");
+        assert_eq!(
+            mix,
+            replay(state.sequence),
+            "round {round}: content != replay"
+        );
         assert_eq!(state.client_order, vec![CLIENT.to_string()]);
     }
     assert!(max_seen > 100, "the children made progress ({max_seen})");

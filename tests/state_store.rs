@@ -75,10 +75,21 @@ fn invalid_commands_change_nothing() {
     register(&store, "a", "tok-a");
     register(&store, "b", "tok-b");
     store
-        .apply(cmd("a", Op::SetChannels { channels: vec![0, 1] }))
+        .apply(cmd(
+            "a",
+            Op::SetChannels {
+                channels: vec![0, 1],
+            },
+        ))
         .expect("channels");
     store
-        .apply(cmd("a", Op::SetGain { channel: 1, gain: 0.5 }))
+        .apply(cmd(
+            "a",
+            Op::SetGain {
+                channel: 1,
+                gain: 0.5,
+            },
+        ))
         .expect("gain");
     store
         .apply(cmd("a", Op::SavePreset { name: "p".into() }))
@@ -94,57 +105,223 @@ fn invalid_commands_change_nothing() {
     };
     let good_hash = hash_token("x");
     let table: Vec<(&str, Op, &str)> = vec![
-        ("zz", Op::SetGain { channel: 0, gain: 1.0 }, "unknown_client"),
+        (
+            "zz",
+            Op::SetGain {
+                channel: 0,
+                gain: 1.0,
+            },
+            "unknown_client",
+        ),
         ("zz", Op::Connected, "unknown_client"),
         ("zz", Op::Delete, "unknown_client"),
-        ("zz", Op::Subscribe { channels: None, gains: None, pans: None }, "unknown_client"),
-        ("a", Op::SetGain { channel: 8, gain: 1.0 }, "unknown_channel"),
-        ("a", Op::SetGain { channel: 0, gain: 2.01 }, "out_of_range"),
-        ("a", Op::SetGain { channel: 0, gain: -0.1 }, "out_of_range"),
-        ("a", Op::SetGain { channel: 0, gain: nan }, "not_finite"),
-        ("a", Op::SetGain { channel: 0, gain: inf }, "not_finite"),
-        ("a", Op::SetPan { channel: 0, pan: 1.5 }, "out_of_range"),
-        ("a", Op::SetPan { channel: 0, pan: -inf }, "not_finite"),
-        ("a", Op::SetPan { channel: 9, pan: 0.0 }, "unknown_channel"),
-        ("a", Op::SetMute { channel: 99, muted: true }, "unknown_channel"),
-        ("a", Op::SetSolo { channel: 8, soloed: true }, "unknown_channel"),
-        ("a", Op::SetMaster { gain: 3.0 }, "out_of_range"),
-        ("a", Op::SetMaster { gain: nan }, "not_finite"),
-        ("a", Op::SetChannels { channels: vec![0, 8] }, "unknown_channel"),
-        ("a", Op::SetOn { channel: 8, on: true }, "unknown_channel"),
+        (
+            "zz",
+            Op::Subscribe {
+                channels: None,
+                gains: None,
+                pans: None,
+            },
+            "unknown_client",
+        ),
         (
             "a",
-            Op::Subscribe { channels: Some(vec![100]), gains: None, pans: None },
+            Op::SetGain {
+                channel: 8,
+                gain: 1.0,
+            },
             "unknown_channel",
         ),
         (
             "a",
-            Op::Subscribe { channels: Some(vec![0]), gains: gains(9, 1.0), pans: None },
-            "unknown_channel",
-        ),
-        (
-            "a",
-            Op::Subscribe { channels: Some(vec![0]), gains: gains(0, 2.5), pans: None },
+            Op::SetGain {
+                channel: 0,
+                gain: 2.01,
+            },
             "out_of_range",
         ),
         (
             "a",
-            Op::Subscribe { channels: Some(vec![0]), gains: None, pans: gains(0, nan) },
+            Op::SetGain {
+                channel: 0,
+                gain: -0.1,
+            },
+            "out_of_range",
+        ),
+        (
+            "a",
+            Op::SetGain {
+                channel: 0,
+                gain: nan,
+            },
             "not_finite",
         ),
-        ("a", Op::Rename { name: String::new() }, "invalid_name"),
-        ("a", Op::Rename { name: "x".repeat(65) }, "invalid_name"),
-        ("a", Op::Rename { name: "a\nb".into() }, "invalid_name"),
-        ("a", Op::SavePreset { name: String::new() }, "invalid_name"),
-        ("a", Op::LoadPreset { name: "nope".into() }, "unknown_preset"),
-        ("a", Op::DeletePreset { name: "nope".into() }, "unknown_preset"),
+        (
+            "a",
+            Op::SetGain {
+                channel: 0,
+                gain: inf,
+            },
+            "not_finite",
+        ),
+        (
+            "a",
+            Op::SetPan {
+                channel: 0,
+                pan: 1.5,
+            },
+            "out_of_range",
+        ),
+        (
+            "a",
+            Op::SetPan {
+                channel: 0,
+                pan: -inf,
+            },
+            "not_finite",
+        ),
+        (
+            "a",
+            Op::SetPan {
+                channel: 9,
+                pan: 0.0,
+            },
+            "unknown_channel",
+        ),
+        (
+            "a",
+            Op::SetMute {
+                channel: 99,
+                muted: true,
+            },
+            "unknown_channel",
+        ),
+        (
+            "a",
+            Op::SetSolo {
+                channel: 8,
+                soloed: true,
+            },
+            "unknown_channel",
+        ),
+        ("a", Op::SetMaster { gain: 3.0 }, "out_of_range"),
+        ("a", Op::SetMaster { gain: nan }, "not_finite"),
+        (
+            "a",
+            Op::SetChannels {
+                channels: vec![0, 8],
+            },
+            "unknown_channel",
+        ),
+        (
+            "a",
+            Op::SetOn {
+                channel: 8,
+                on: true,
+            },
+            "unknown_channel",
+        ),
+        (
+            "a",
+            Op::Subscribe {
+                channels: Some(vec![100]),
+                gains: None,
+                pans: None,
+            },
+            "unknown_channel",
+        ),
+        (
+            "a",
+            Op::Subscribe {
+                channels: Some(vec![0]),
+                gains: gains(9, 1.0),
+                pans: None,
+            },
+            "unknown_channel",
+        ),
+        (
+            "a",
+            Op::Subscribe {
+                channels: Some(vec![0]),
+                gains: gains(0, 2.5),
+                pans: None,
+            },
+            "out_of_range",
+        ),
+        (
+            "a",
+            Op::Subscribe {
+                channels: Some(vec![0]),
+                gains: None,
+                pans: gains(0, nan),
+            },
+            "not_finite",
+        ),
+        (
+            "a",
+            Op::Rename {
+                name: String::new(),
+            },
+            "invalid_name",
+        ),
+        (
+            "a",
+            Op::Rename {
+                name: "x".repeat(65),
+            },
+            "invalid_name",
+        ),
+        (
+            "a",
+            Op::Rename {
+                name: "a\nb".into(),
+            },
+            "invalid_name",
+        ),
+        (
+            "a",
+            Op::SavePreset {
+                name: String::new(),
+            },
+            "invalid_name",
+        ),
+        (
+            "a",
+            Op::LoadPreset {
+                name: "nope".into(),
+            },
+            "unknown_preset",
+        ),
+        (
+            "a",
+            Op::DeletePreset {
+                name: "nope".into(),
+            },
+            "unknown_preset",
+        ),
         ("a", reg("a", good_hash.clone(), "again"), "client_exists"),
         ("", reg("", good_hash.clone(), "n"), "invalid_client_id"),
-        ("has space", reg("", good_hash.clone(), "n"), "invalid_client_id"),
+        (
+            "has space",
+            reg("", good_hash.clone(), "n"),
+            "invalid_client_id",
+        ),
         ("c", reg("c", "xyz".into(), "n"), "invalid_token_hash"),
         ("c", reg("c", good_hash.clone(), ""), "invalid_name"),
-        ("", Op::Reorder { order: vec!["zzz".into()] }, "invalid_order"),
-        ("", Op::Reorder { order: vec!["a".into(), "a".into()] }, "invalid_order"),
+        (
+            "",
+            Op::Reorder {
+                order: vec!["zzz".into()],
+            },
+            "invalid_order",
+        ),
+        (
+            "",
+            Op::Reorder {
+                order: vec!["a".into(), "a".into()],
+            },
+            "invalid_order",
+        ),
     ];
 
     for (id, op, code) in table {
@@ -167,24 +344,43 @@ fn invalid_commands_change_nothing() {
     let err = store
         .apply(cmd("d", reg("d", good_hash.clone(), "d")))
         .expect_err("full");
-    assert!(matches!(err, StoreError::TooManyClients { max: 3 }), "{err}");
+    assert!(
+        matches!(err, StoreError::TooManyClients { max: 3 }),
+        "{err}"
+    );
     assert_eq!(bytes(&store), before);
 
     // Preset limit.
     for i in 1..MAX_PRESETS {
         store
-            .apply(cmd("a", Op::SavePreset { name: format!("p{i}") }))
+            .apply(cmd(
+                "a",
+                Op::SavePreset {
+                    name: format!("p{i}"),
+                },
+            ))
             .expect("preset fits");
     }
     let before = bytes(&store);
     let err = store
-        .apply(cmd("a", Op::SavePreset { name: "one too many".into() }))
+        .apply(cmd(
+            "a",
+            Op::SavePreset {
+                name: "one too many".into(),
+            },
+        ))
         .expect_err("33rd preset");
     assert!(matches!(err, StoreError::TooManyPresets { .. }), "{err}");
     assert_eq!(bytes(&store), before);
     // Overwriting an existing preset is still allowed.
     store
-        .apply(cmd("a", Op::SetGain { channel: 0, gain: 0.25 }))
+        .apply(cmd(
+            "a",
+            Op::SetGain {
+                channel: 0,
+                gain: 0.25,
+            },
+        ))
         .expect("gain");
     let applied = store
         .apply(cmd("a", Op::SavePreset { name: "p".into() }))
@@ -206,25 +402,91 @@ fn valid_ops_produce_events_and_engine_params() {
     assert_eq!(evs[0].sequence, 1);
     assert_eq!(
         evs[0].change,
-        Change::ClientAdded { name: "name a".into(), slot: Some(0) }
+        Change::ClientAdded {
+            name: "name a".into(),
+            slot: Some(0)
+        }
     );
 
     let ops = [
-        (Op::SetChannels { channels: vec![2, 0, 2] }, Change::Channels { channels: vec![0, 2] }),
-        (Op::SetGain { channel: 0, gain: 0.5 }, Change::Gain { channel: 0, gain: 0.5 }),
-        (Op::SetPan { channel: 2, pan: -0.5 }, Change::Pan { channel: 2, pan: -0.5 }),
-        (Op::SetMute { channel: 2, muted: true }, Change::Mute { channel: 2, muted: true }),
-        (Op::SetSolo { channel: 0, soloed: true }, Change::Solo { channel: 0, soloed: true }),
+        (
+            Op::SetChannels {
+                channels: vec![2, 0, 2],
+            },
+            Change::Channels {
+                channels: vec![0, 2],
+            },
+        ),
+        (
+            Op::SetGain {
+                channel: 0,
+                gain: 0.5,
+            },
+            Change::Gain {
+                channel: 0,
+                gain: 0.5,
+            },
+        ),
+        (
+            Op::SetPan {
+                channel: 2,
+                pan: -0.5,
+            },
+            Change::Pan {
+                channel: 2,
+                pan: -0.5,
+            },
+        ),
+        (
+            Op::SetMute {
+                channel: 2,
+                muted: true,
+            },
+            Change::Mute {
+                channel: 2,
+                muted: true,
+            },
+        ),
+        (
+            Op::SetSolo {
+                channel: 0,
+                soloed: true,
+            },
+            Change::Solo {
+                channel: 0,
+                soloed: true,
+            },
+        ),
         (Op::SetMaster { gain: 1.5 }, Change::Master { gain: 1.5 }),
-        (Op::SetOn { channel: 5, on: true }, Change::Channels { channels: vec![0, 2, 5] }),
-        (Op::SetOn { channel: 5, on: false }, Change::Channels { channels: vec![0, 2] }),
+        (
+            Op::SetOn {
+                channel: 5,
+                on: true,
+            },
+            Change::Channels {
+                channels: vec![0, 2, 5],
+            },
+        ),
+        (
+            Op::SetOn {
+                channel: 5,
+                on: false,
+            },
+            Change::Channels {
+                channels: vec![0, 2],
+            },
+        ),
     ];
     let mut seq = store.sequence();
     for (op, change) in ops {
         let applied = store.apply(cmd("a", op.clone())).expect("valid");
         seq += 1;
         assert_eq!(applied.sequence, seq, "{op:?}");
-        let expect = vec![Event { sequence: seq, client_id: "a".into(), change }];
+        let expect = vec![Event {
+            sequence: seq,
+            client_id: "a".into(),
+            change,
+        }];
         assert_eq!(applied.events, expect);
         assert_eq!(drain(&mut rx), expect);
     }
@@ -250,12 +512,30 @@ fn valid_ops_produce_events_and_engine_params() {
     let n = count(&published);
     let before = bytes(&store);
     for op in [
-        Op::SetGain { channel: 0, gain: 0.5 },
-        Op::SetGain { channel: 3, gain: 1.0 },
-        Op::SetPan { channel: 3, pan: 0.0 },
-        Op::SetMute { channel: 3, muted: false },
-        Op::SetChannels { channels: vec![2, 0] },
-        Op::Subscribe { channels: None, gains: None, pans: None },
+        Op::SetGain {
+            channel: 0,
+            gain: 0.5,
+        },
+        Op::SetGain {
+            channel: 3,
+            gain: 1.0,
+        },
+        Op::SetPan {
+            channel: 3,
+            pan: 0.0,
+        },
+        Op::SetMute {
+            channel: 3,
+            muted: false,
+        },
+        Op::SetChannels {
+            channels: vec![2, 0],
+        },
+        Op::Subscribe {
+            channels: None,
+            gains: None,
+            pans: None,
+        },
         Op::SetMaster { gain: 1.5 },
     ] {
         let applied = store.apply(cmd("a", op.clone())).expect("no-op ok");
@@ -285,37 +565,82 @@ fn valid_ops_produce_events_and_engine_params() {
 
     // Presets: save, change, load restores, delete.
     store
-        .apply(cmd("a", Op::SavePreset { name: "song 1".into() }))
+        .apply(cmd(
+            "a",
+            Op::SavePreset {
+                name: "song 1".into(),
+            },
+        ))
         .expect("save");
     store
-        .apply(cmd("a", Op::SetGain { channel: 0, gain: 2.0 }))
+        .apply(cmd(
+            "a",
+            Op::SetGain {
+                channel: 0,
+                gain: 2.0,
+            },
+        ))
         .expect("gain");
     let applied = store
-        .apply(cmd("a", Op::LoadPreset { name: "song 1".into() }))
+        .apply(cmd(
+            "a",
+            Op::LoadPreset {
+                name: "song 1".into(),
+            },
+        ))
         .expect("load");
-    assert!(matches!(applied.events[0].change, Change::MixReplaced { .. }));
+    assert!(matches!(
+        applied.events[0].change,
+        Change::MixReplaced { .. }
+    ));
     assert_eq!(store.mix("a").expect("mix").gain(0), 0.5);
-    assert_eq!(last(&published).mixes[0].as_ref().expect("a").channels[0].gain, 0.5);
+    assert_eq!(
+        last(&published).mixes[0].as_ref().expect("a").channels[0].gain,
+        0.5
+    );
     let applied = store
-        .apply(cmd("a", Op::DeletePreset { name: "song 1".into() }))
+        .apply(cmd(
+            "a",
+            Op::DeletePreset {
+                name: "song 1".into(),
+            },
+        ))
         .expect("delete");
-    assert_eq!(applied.events[0].change, Change::PresetsChanged { names: vec![] });
+    assert_eq!(
+        applied.events[0].change,
+        Change::PresetsChanged { names: vec![] }
+    );
 
     // Rename, connect, reorder.
     store
-        .apply(cmd("a", Op::Rename { name: "Drums".into() }))
+        .apply(cmd(
+            "a",
+            Op::Rename {
+                name: "Drums".into(),
+            },
+        ))
         .expect("rename");
     let applied = store.apply(cmd("a", Op::Connected)).expect("connected");
     assert!(matches!(
         applied.events[0].change,
-        Change::Connected { connection_count: 1, .. }
+        Change::Connected {
+            connection_count: 1,
+            ..
+        }
     ));
     let applied = store
-        .apply(cmd("", Op::Reorder { order: vec!["b".into()] }))
+        .apply(cmd(
+            "",
+            Op::Reorder {
+                order: vec!["b".into()],
+            },
+        ))
         .expect("reorder");
     assert_eq!(
         applied.events[0].change,
-        Change::OrderChanged { order: vec!["b".into(), "a".into()] }
+        Change::OrderChanged {
+            order: vec!["b".into(), "a".into()]
+        }
     );
     let clients = store.clients();
     assert_eq!(clients.len(), 2);
@@ -359,22 +684,48 @@ fn busy_store(dir: &Path) -> Store {
     register(&store, "a", "tok-a");
     register(&store, "b", "tok-b");
     let ops = [
-        Op::SetChannels { channels: vec![0, 3, 7] },
-        Op::SetGain { channel: 3, gain: 0.8 },
-        Op::SetGain { channel: 7, gain: 0.1 },
-        Op::SetPan { channel: 3, pan: -0.3 },
-        Op::SetMute { channel: 0, muted: true },
-        Op::SetSolo { channel: 7, soloed: true },
+        Op::SetChannels {
+            channels: vec![0, 3, 7],
+        },
+        Op::SetGain {
+            channel: 3,
+            gain: 0.8,
+        },
+        Op::SetGain {
+            channel: 7,
+            gain: 0.1,
+        },
+        Op::SetPan {
+            channel: 3,
+            pan: -0.3,
+        },
+        Op::SetMute {
+            channel: 0,
+            muted: true,
+        },
+        Op::SetSolo {
+            channel: 7,
+            soloed: true,
+        },
         Op::SetMaster { gain: 0.9 },
-        Op::Rename { name: "Bajo ñ".into() },
-        Op::SavePreset { name: "intro".into() },
+        Op::Rename {
+            name: "Bajo ñ".into(),
+        },
+        Op::SavePreset {
+            name: "intro".into(),
+        },
         Op::Connected,
     ];
     for op in ops {
         store.apply(cmd("a", op)).expect("valid");
     }
     store
-        .apply(cmd("", Op::Reorder { order: vec!["b".into(), "a".into()] }))
+        .apply(cmd(
+            "",
+            Op::Reorder {
+                order: vec!["b".into(), "a".into()],
+            },
+        ))
         .expect("reorder");
     store
 }
@@ -418,10 +769,21 @@ fn fewer_channels_never_lose_a_mix() {
         let (store, _) = open_with(opts(dir.path(), 8));
         register(&store, "a", "t");
         store
-            .apply(cmd("a", Op::SetChannels { channels: vec![1, 6, 7] }))
+            .apply(cmd(
+                "a",
+                Op::SetChannels {
+                    channels: vec![1, 6, 7],
+                },
+            ))
             .expect("channels");
         store
-            .apply(cmd("a", Op::SetGain { channel: 7, gain: 0.3 }))
+            .apply(cmd(
+                "a",
+                Op::SetGain {
+                    channel: 7,
+                    gain: 0.3,
+                },
+            ))
             .expect("gain");
         store.flush().expect("flush");
     }
@@ -436,7 +798,13 @@ fn fewer_channels_never_lose_a_mix() {
         assert!(m.channels[1].subscribed);
         // A change while running small keeps the channels it cannot see.
         store
-            .apply(cmd("a", Op::SetGain { channel: 1, gain: 0.5 }))
+            .apply(cmd(
+                "a",
+                Op::SetGain {
+                    channel: 1,
+                    gain: 0.5,
+                },
+            ))
             .expect("gain");
         store.flush().expect("flush");
     }
@@ -445,7 +813,10 @@ fn fewer_channels_never_lose_a_mix() {
     assert_eq!(mix.channels, vec![1, 6, 7]);
     assert_eq!(mix.gain(7), 0.3);
     assert_eq!(mix.gain(1), 0.5);
-    assert_eq!(last(&published).mixes[0].as_ref().expect("slot").channels[7].gain, 0.3);
+    assert_eq!(
+        last(&published).mixes[0].as_ref().expect("slot").channels[7].gain,
+        0.3
+    );
 }
 
 fn fixture() -> PathBuf {
@@ -503,7 +874,10 @@ fn import_merges_seed_clients() {
     assert!(evs
         .iter()
         .any(|e| e.client_id == "web-def456" && matches!(e.change, Change::ClientAdded { .. })));
-    assert_eq!(store.mix("web-abc123").expect("abc").channels, vec![0, 1, 2]);
+    assert_eq!(
+        store.mix("web-abc123").expect("abc").channels,
+        vec![0, 1, 2]
+    );
     assert_eq!(store.mix("web-def456").expect("def").master_gain, 0.8);
     // The existing owner keeps their token; the new client has none yet.
     assert!(store.verify_token("web-abc123", "mine"));

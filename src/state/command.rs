@@ -118,21 +118,51 @@ pub struct Event {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
-    Gain { channel: u32, gain: f64 },
-    Pan { channel: u32, pan: f64 },
-    Mute { channel: u32, muted: bool },
-    Solo { channel: u32, soloed: bool },
-    Master { gain: f64 },
-    Channels { channels: Vec<u32> },
-    Renamed { name: String },
+    Gain {
+        channel: u32,
+        gain: f64,
+    },
+    Pan {
+        channel: u32,
+        pan: f64,
+    },
+    Mute {
+        channel: u32,
+        muted: bool,
+    },
+    Solo {
+        channel: u32,
+        soloed: bool,
+    },
+    Master {
+        gain: f64,
+    },
+    Channels {
+        channels: Vec<u32>,
+    },
+    Renamed {
+        name: String,
+    },
     /// The whole mix was replaced (subscribe with channels, preset load, import).
-    MixReplaced { mix: Box<MixState> },
+    MixReplaced {
+        mix: Box<MixState>,
+    },
     /// Preset names after a save or delete.
-    PresetsChanged { names: Vec<String> },
-    ClientAdded { name: String, slot: Option<usize> },
+    PresetsChanged {
+        names: Vec<String>,
+    },
+    ClientAdded {
+        name: String,
+        slot: Option<usize>,
+    },
     ClientRemoved,
-    OrderChanged { order: Vec<String> },
-    Connected { connection_count: u64, last_seen: u64 },
+    OrderChanged {
+        order: Vec<String>,
+    },
+    Connected {
+        connection_count: u64,
+        last_seen: u64,
+    },
 }
 
 /// Everything that can go wrong. Command errors leave the state untouched.

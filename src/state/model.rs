@@ -260,9 +260,10 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
 /// URLs, OSC addresses and log lines).
 pub fn client_id_ok(id: &str) -> bool {
     let n = id.chars().count();
-    n >= 1
-        && n <= MAX_CLIENT_ID_CHARS
-        && !id.chars().any(|c| c.is_control() || c.is_whitespace() || c == '/')
+    (1..=MAX_CLIENT_ID_CHARS).contains(&n)
+        && !id
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '/')
 }
 
 /// Result of [`sanitize`]: what had to be fixed in a structurally valid file.
@@ -319,7 +320,9 @@ fn clean_channels(ch: &mut Vec<u32>, who: &str, r: &mut Repairs) {
     let before = ch.len();
     ch.retain(|c| *c <= MAX_CHANNEL_INDEX);
     if ch.len() != before {
-        r.note(format!("{who}: dropped channel indices above {MAX_CHANNEL_INDEX}"));
+        r.note(format!(
+            "{who}: dropped channel indices above {MAX_CHANNEL_INDEX}"
+        ));
     }
     let sorted = ch.windows(2).all(|w| w[0] < w[1]);
     if !sorted {
@@ -347,7 +350,9 @@ fn clean_name(name: &mut String, who: &str, r: &mut Repairs) {
             .filter(|c| !c.is_control())
             .take(MAX_NAME_CHARS)
             .collect();
-        r.note(format!("{who}: name {name:?} shortened/cleaned to {fixed:?}"));
+        r.note(format!(
+            "{who}: name {name:?} shortened/cleaned to {fixed:?}"
+        ));
         *name = fixed;
     }
 }

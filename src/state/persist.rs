@@ -100,11 +100,10 @@ fn unix_secs() -> u64 {
 /// Parses and sanitizes state bytes. Structural problems are `Corrupt`; a newer format is
 /// `UnsupportedFormat` (not corrupt: a newer monmix wrote it, do not quarantine it).
 pub fn parse_state(bytes: &[u8], path: &Path) -> Result<(StateFile, usize), StoreError> {
-    let mut state: StateFile =
-        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+    let mut state: StateFile = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     if state.format_version > FORMAT_VERSION {
         return Err(StoreError::UnsupportedFormat {
             path: path.to_path_buf(),

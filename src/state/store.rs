@@ -147,7 +147,9 @@ impl Store {
             return Err(StoreError::Options("channels above 1024"));
         }
         if opts.max_mixes == 0 || opts.max_clients == 0 {
-            return Err(StoreError::Options("max_mixes and max_clients must be >= 1"));
+            return Err(StoreError::Options(
+                "max_mixes and max_clients must be >= 1",
+            ));
         }
         let (state, report) = persist::load(&opts.path)?;
         let on_disk = match report.source {
@@ -257,7 +259,9 @@ impl Store {
         let id = cmd.client_id.as_str();
         match &cmd.op {
             Op::Reorder { order } => return self.reorder(g, order),
-            Op::Register { token_hash, name } => return self.register(g, id, token_hash, name, now),
+            Op::Register { token_hash, name } => {
+                return self.register(g, id, token_hash, name, now)
+            }
             _ => {}
         }
         if !g.state.channels_state.contains_key(id) {
@@ -625,7 +629,8 @@ impl Store {
             } else {
                 g.state.channels_state.insert(id.clone(), mix.clone());
             }
-            out.changes.push((id.clone(), Change::MixReplaced { mix: Box::new(mix) }));
+            out.changes
+                .push((id.clone(), Change::MixReplaced { mix: Box::new(mix) }));
         }
         Ok(self.commit(g, out, now))
     }
@@ -633,8 +638,7 @@ impl Store {
     fn build_params(&self, g: &Inner) -> EngineParams {
         let mut mixes = vec![None; self.max_mixes];
         for (id, slot) in &g.slots {
-            if let (Some(m), Some(entry)) = (g.state.channels_state.get(id), mixes.get_mut(*slot))
-            {
+            if let (Some(m), Some(entry)) = (g.state.channels_state.get(id), mixes.get_mut(*slot)) {
                 *entry = Some(m.to_params(self.channels));
             }
         }
