@@ -1,0 +1,467 @@
+//! The persisted data model. `MixState` is exactly the seed's `channels_state` entry
+//! (Fichatech `channels_state.json`), so a file written by the Python mixer loads here and a
+//! file written here stays readable by anything that understands the seed schema.
+//!
+//! Fields we add on top of the seed (`solos`, `name`, `presets`) are `#[serde(default)]`:
+//! the seed's own example has none of them and must still load.
+//!
+//! Numbers are `f64` because the seed stores Python floats; the engine gets `f32`.
+//! Non-finite numbers never enter this model: commands are validated by the store, and
+//! a file is parsed by serde_json, which refuses `NaN`/`Infinity` tokens and `1e999`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::params::{ChannelParams, MixParams};
+
+/// Version of the `state.json` layout written by this code.
+pub const FORMAT_VERSION: u32 = 1;
+/// Highest input channel index a stored mix may mention. Channels at or above the current
+/// channel count are kept (a smaller interface must never lose a mix), but an index this
+/// large can only be garbage, and it would make every engine snapshot huge.
+pub const MAX_CHANNEL_INDEX: u32 = 1023;
+/// Named presets per client.
+pub const MAX_PRESETS: usize = 32;
+/// Longest client/preset name, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Longest client id, in characters.
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+
+pub const GAIN_MIN: f64 = 0.0;
+pub const GAIN_MAX: f64 = 2.0;
+pub const PAN_MIN: f64 = -1.0;
+pub const PAN_MAX: f64 = 1.0;
+
+/// Gain of a channel that has no entry in `gains` (0 dB).
+pub const DEFAULT_GAIN: f64 = 1.0;
+/// Pan of a channel that has no entry in `pans` (centre).
+pub const DEFAULT_PAN: f64 = 0.0;
+
+fn default_master() -> f64 {
+    1.0
+}
+
+fn default_format_version() -> u32 {
+    FORMAT_VERSION
+}
+
+/// One client's personal mix, in the seed's `channels_state` schema.
+///
+/// Maps are keyed by 0-based input channel; serde_json writes integer keys as strings
+/// (`"0"`), exactly like the seed. A channel without an entry has gain 1.0, pan 0.0, and is
+/// neither muted nor soloed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MixState {
+    /// Subscribed channels, sorted and unique.
+    pub channels: Vec<u32>,
+    /// Linear gain per channel, 0.0..=2.0.
+    #[serde(default)]
+    pub gains: BTreeMap<u32, f64>,
+    /// Pan per channel, -1.0..=1.0.
+    #[serde(default)]
+    pub pans: BTreeMap<u32, f64>,
+    #[serde(default)]
+    pub mutes: BTreeMap<u32, bool>,
+    /// Linear master gain, 0.0..=2.0.
+    #[serde(default = "default_master")]
+    pub master_gain: f64,
+    /// Milliseconds since the Unix epoch of the last change of this mix.
+    #[serde(default)]
+    pub timestamp: u64,
+    /// Not in the seed (it had no solo); defaults to none soloed.
+    #[serde(default)]
+    pub solos: BTreeMap<u32, bool>,
+    /// Display name; not in the seed.
+    #[serde(default)]
+    pub name: String,
+    /// Named snapshots of this mix; not in the seed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub presets: BTreeMap<String, MixPreset>,
+}
+
+impl Default for MixState {
+    fn default() -> Self {
+        MixState {
+            channels: Vec::new(),
+            gains: BTreeMap::new(),
+            pans: BTreeMap::new(),
+            mutes: BTreeMap::new(),
+            master_gain: 1.0,
+            timestamp: 0,
+            solos: BTreeMap::new(),
+            name: String::new(),
+            presets: BTreeMap::new(),
+        }
+    }
+}
+
+/// A named snapshot of everything audible in a mix (not its name, timestamp or presets).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MixPreset {
+    pub channels: Vec<u32>,
+    #[serde(default)]
+    pub gains: BTreeMap<u32, f64>,
+    #[serde(default)]
+    pub pans: BTreeMap<u32, f64>,
+    #[serde(default)]
+    pub mutes: BTreeMap<u32, bool>,
+    #[serde(default)]
+    pub solos: BTreeMap<u32, bool>,
+    #[serde(default = "default_master")]
+    pub master_gain: f64,
+}
+
+impl MixState {
+    pub fn gain(&self, channel: u32) -> f64 {
+        self.gains.get(&channel).copied().unwrap_or(DEFAULT_GAIN)
+    }
+
+    pub fn pan(&self, channel: u32) -> f64 {
+        self.pans.get(&channel).copied().unwrap_or(DEFAULT_PAN)
+    }
+
+    pub fn muted(&self, channel: u32) -> bool {
+        self.mutes.get(&channel).copied().unwrap_or(false)
+    }
+
+    pub fn soloed(&self, channel: u32) -> bool {
+        self.solos.get(&channel).copied().unwrap_or(false)
+    }
+
+    pub fn subscribed(&self, channel: u32) -> bool {
+        self.channels.binary_search(&channel).is_ok()
+    }
+
+    /// The audible part of the mix as a preset.
+    pub fn to_preset(&self) -> MixPreset {
+        MixPreset {
+            channels: self.channels.clone(),
+            gains: self.gains.clone(),
+            pans: self.pans.clone(),
+            mutes: self.mutes.clone(),
+            solos: self.solos.clone(),
+            master_gain: self.master_gain,
+        }
+    }
+
+    /// Replaces the audible part of the mix with `preset` (name and presets stay).
+    pub fn apply_preset(&mut self, preset: &MixPreset) {
+        self.channels = preset.channels.clone();
+        self.gains = preset.gains.clone();
+        self.pans = preset.pans.clone();
+        self.mutes = preset.mutes.clone();
+        self.solos = preset.solos.clone();
+        self.master_gain = preset.master_gain;
+    }
+
+    /// Engine view of this mix for an input with `channel_count` channels. Channels at or
+    /// above the count are simply not represented: they stay stored, the engine ignores them.
+    pub fn to_params(&self, channel_count: usize) -> MixParams {
+        let channels = (0..channel_count)
+            .map(|c| {
+                // channel_count is bounded by the options; indices fit in u32.
+                let ch = u32::try_from(c).unwrap_or(u32::MAX);
+                ChannelParams {
+                    gain: self.gain(ch) as f32,
+                    pan: self.pan(ch) as f32,
+                    subscribed: self.subscribed(ch),
+                    muted: self.muted(ch),
+                    soloed: self.soloed(ch),
+                }
+            })
+            .collect();
+        MixParams {
+            channels,
+            master: self.master_gain as f32,
+        }
+    }
+}
+
+/// The seed's device registry entry: who connected, when, how often.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    #[serde(default)]
+    pub name: String,
+    /// ms since epoch.
+    #[serde(default)]
+    pub first_seen: u64,
+    /// ms since epoch.
+    #[serde(default)]
+    pub last_seen: u64,
+    #[serde(default)]
+    pub connection_count: u64,
+    /// sha256 (lower-case hex) of the client's token. `None` for an imported client nobody
+    /// has claimed yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_hash: Option<String>,
+    /// e.g. "engineer"; free-form for the access layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// The whole `state.json`. Everything but `channels_state` has a default, so the seed's
+/// `{"timestamp": …, "channels_state": {…}}` loads as a state file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateFile {
+    #[serde(default = "default_format_version")]
+    pub format_version: u32,
+    /// Bumped once per applied command that changed something.
+    #[serde(default)]
+    pub sequence: u64,
+    /// ms since epoch of the last change (the seed wrote seconds here; we only display it).
+    #[serde(default)]
+    pub timestamp: u64,
+    pub channels_state: BTreeMap<String, MixState>,
+    #[serde(default)]
+    pub devices: BTreeMap<String, DeviceRecord>,
+    /// Display order of clients (OSC `/mix/{m}` position, engineer view).
+    #[serde(default)]
+    pub client_order: Vec<String>,
+}
+
+impl Default for StateFile {
+    fn default() -> Self {
+        StateFile {
+            format_version: FORMAT_VERSION,
+            sequence: 0,
+            timestamp: 0,
+            channels_state: BTreeMap::new(),
+            devices: BTreeMap::new(),
+            client_order: Vec::new(),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Why a name is not acceptable, or `None` if it is: 1..=64 characters, no control
+/// characters (they break logs, OSC surfaces and the UI).
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    let n = name.chars().count();
+    if n == 0 {
+        Some("empty")
+    } else if n > MAX_NAME_CHARS {
+        Some("longer than 64 characters")
+    } else if name.chars().any(char::is_control) {
+        Some("contains control characters")
+    } else {
+        None
+    }
+}
+
+/// A client id is 1..=64 characters, no control characters, no whitespace (it appears in
+/// URLs, OSC addresses and log lines).
+pub fn client_id_ok(id: &str) -> bool {
+    let n = id.chars().count();
+    (1..=MAX_CLIENT_ID_CHARS).contains(&n)
+        && !id
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '/')
+}
+
+/// Result of [`sanitize`]: what had to be fixed in a structurally valid file.
+#[derive(Debug, Default)]
+pub struct Repairs {
+    pub notes: Vec<String>,
+}
+
+impl Repairs {
+    fn note(&mut self, s: String) {
+        tracing::warn!("state file repaired: {s}");
+        self.notes.push(s);
+    }
+}
+
+fn clamp_map(
+    map: &mut BTreeMap<u32, f64>,
+    lo: f64,
+    hi: f64,
+    what: &str,
+    who: &str,
+    r: &mut Repairs,
+) {
+    map.retain(|ch, v| {
+        if *ch > MAX_CHANNEL_INDEX {
+            r.note(format!("{who}: dropped {what} of channel {ch}"));
+            return false;
+        }
+        if !v.is_finite() {
+            // Cannot come from serde_json, but keep the invariant local.
+            r.note(format!("{who}: dropped non-finite {what} of channel {ch}"));
+            return false;
+        }
+        if *v < lo || *v > hi {
+            let c = v.clamp(lo, hi);
+            r.note(format!("{who}: {what} of channel {ch} {v} clamped to {c}"));
+            *v = c;
+        }
+        true
+    });
+}
+
+fn clean_bool_map(map: &mut BTreeMap<u32, bool>, what: &str, who: &str, r: &mut Repairs) {
+    map.retain(|ch, _| {
+        let ok = *ch <= MAX_CHANNEL_INDEX;
+        if !ok {
+            r.note(format!("{who}: dropped {what} of channel {ch}"));
+        }
+        ok
+    });
+}
+
+fn clean_channels(ch: &mut Vec<u32>, who: &str, r: &mut Repairs) {
+    let before = ch.len();
+    ch.retain(|c| *c <= MAX_CHANNEL_INDEX);
+    if ch.len() != before {
+        r.note(format!(
+            "{who}: dropped channel indices above {MAX_CHANNEL_INDEX}"
+        ));
+    }
+    let sorted = ch.windows(2).all(|w| w[0] < w[1]);
+    if !sorted {
+        ch.sort_unstable();
+        ch.dedup();
+        r.note(format!("{who}: channel list sorted/deduplicated"));
+    }
+}
+
+fn clamp_master(v: &mut f64, who: &str, r: &mut Repairs) {
+    if !v.is_finite() {
+        r.note(format!("{who}: non-finite master_gain reset to 1.0"));
+        *v = 1.0;
+    } else if *v < GAIN_MIN || *v > GAIN_MAX {
+        let c = v.clamp(GAIN_MIN, GAIN_MAX);
+        r.note(format!("{who}: master_gain {v} clamped to {c}"));
+        *v = c;
+    }
+}
+
+fn clean_name(name: &mut String, who: &str, r: &mut Repairs) {
+    if name.chars().any(char::is_control) || name.chars().count() > MAX_NAME_CHARS {
+        let fixed: String = name
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_NAME_CHARS)
+            .collect();
+        r.note(format!(
+            "{who}: name {name:?} shortened/cleaned to {fixed:?}"
+        ));
+        *name = fixed;
+    }
+}
+
+fn sanitize_preset(p: &mut MixPreset, who: &str, r: &mut Repairs) {
+    clean_channels(&mut p.channels, who, r);
+    clamp_map(&mut p.gains, GAIN_MIN, GAIN_MAX, "gain", who, r);
+    clamp_map(&mut p.pans, PAN_MIN, PAN_MAX, "pan", who, r);
+    clean_bool_map(&mut p.mutes, "mute", who, r);
+    clean_bool_map(&mut p.solos, "solo", who, r);
+    clamp_master(&mut p.master_gain, who, r);
+}
+
+/// Brings a structurally valid file (it parsed) to the store's invariants.
+///
+/// Decision: a value out of range is *clamped* (and logged), not a reason to quarantine
+/// the file: one bad number (a hand edit, a future version with a wider range) must not
+/// cost a whole band its mixes. Structural damage (bad JSON, wrong types, NaN) is what
+/// quarantines a file; see `persist`.
+///
+/// Also makes the three client collections agree: every mix gets a device record (the
+/// seed's file has none), devices without a mix are dropped, and `client_order` lists
+/// each client exactly once (unknown ids removed, missing ones appended in id order).
+pub fn sanitize(state: &mut StateFile) -> Repairs {
+    let mut r = Repairs::default();
+
+    let bad_ids: Vec<String> = state
+        .channels_state
+        .keys()
+        .filter(|id| !client_id_ok(id))
+        .cloned()
+        .collect();
+    for id in bad_ids {
+        r.note(format!("dropped client with invalid id {id:?}"));
+        state.channels_state.remove(&id);
+    }
+
+    for (id, mix) in state.channels_state.iter_mut() {
+        let who = format!("client {id}");
+        clean_channels(&mut mix.channels, &who, &mut r);
+        clamp_map(&mut mix.gains, GAIN_MIN, GAIN_MAX, "gain", &who, &mut r);
+        clamp_map(&mut mix.pans, PAN_MIN, PAN_MAX, "pan", &who, &mut r);
+        clean_bool_map(&mut mix.mutes, "mute", &who, &mut r);
+        clean_bool_map(&mut mix.solos, "solo", &who, &mut r);
+        clamp_master(&mut mix.master_gain, &who, &mut r);
+        clean_name(&mut mix.name, &who, &mut r);
+        let bad_presets: Vec<String> = mix
+            .presets
+            .keys()
+            .filter(|n| name_problem(n).is_some())
+            .cloned()
+            .collect();
+        for n in bad_presets {
+            r.note(format!("{who}: dropped preset with invalid name {n:?}"));
+            mix.presets.remove(&n);
+        }
+        for (pname, p) in mix.presets.iter_mut() {
+            sanitize_preset(p, &format!("{who} preset {pname:?}"), &mut r);
+        }
+    }
+
+    let orphans: Vec<String> = state
+        .devices
+        .keys()
+        .filter(|id| !state.channels_state.contains_key(*id))
+        .cloned()
+        .collect();
+    for id in orphans {
+        r.note(format!("dropped device record {id:?} without a mix"));
+        state.devices.remove(&id);
+    }
+    for (id, mix) in &state.channels_state {
+        if !state.devices.contains_key(id) {
+            state.devices.insert(
+                id.clone(),
+                DeviceRecord {
+                    name: mix.name.clone(),
+                    first_seen: mix.timestamp,
+                    last_seen: mix.timestamp,
+                    connection_count: 0,
+                    token_hash: None,
+                    role: None,
+                },
+            );
+        }
+    }
+    for (id, dev) in state.devices.iter_mut() {
+        clean_name(&mut dev.name, &format!("device {id}"), &mut r);
+        if let Some(h) = &dev.token_hash {
+            if !crate::state::identity::token_hash_ok(h) {
+                r.note(format!("device {id}: malformed token_hash dropped"));
+                dev.token_hash = None;
+            }
+        }
+    }
+
+    let mut seen = std::collections::BTreeSet::new();
+    let before = state.client_order.clone();
+    state
+        .client_order
+        .retain(|id| state.channels_state.contains_key(id) && seen.insert(id.clone()));
+    for id in state.channels_state.keys() {
+        if !seen.contains(id) {
+            state.client_order.push(id.clone());
+        }
+    }
+    if before != state.client_order && !before.is_empty() {
+        r.note("client_order fixed to list every client once".to_string());
+    }
+
+    r
+}
