@@ -26,6 +26,8 @@ pub struct AppState {
     pub input_stats: Arc<InputStats>,
     pub store: Arc<Store>,
     pub engine: EngineHandle,
+    /// WebSocket sessions' shared book-keeping.
+    pub hub: Arc<crate::control::session::Hub>,
     /// Cancelled on shutdown; long-lived tasks (WebSocket sessions) listen to it.
     pub shutdown: CancellationToken,
 }
@@ -36,6 +38,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/api/status", get(status))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/ws", get(crate::control::ws::handler))
         .with_state(app)
 }
 
@@ -115,12 +118,12 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     metric("engine_tap_drops_total", "Mix frames dropped because a consumer was behind.", "counter", e.tap_drops.load(Ordering::Relaxed));
     metric("engine_max_tick_ns", "Longest engine tick.", "gauge", e.max_tick_ns.load(Ordering::Relaxed));
     let i = &app.input_stats;
-    metric("input_frames_total", "Frames produced by the input.", "counter", i.frames.load(Ordering::Relaxed));
-    metric("input_dropped_total", "Input frames dropped (engine behind).", "counter", i.dropped.load(Ordering::Relaxed));
-    metric("input_reconnects_total", "Audio device reopen attempts that succeeded.", "counter", i.reconnects.load(Ordering::Relaxed));
+    metric("input_frames_total", "Frames produced by the input.", "counter", i.frames_produced.load(Ordering::Relaxed));
+    metric("input_dropped_total", "Input frames dropped (engine behind).", "counter", i.frames_dropped.load(Ordering::Relaxed));
+    metric("input_reconnects_total", "Audio device reopen attempts that succeeded.", "counter", i.device_reconnects.load(Ordering::Relaxed));
     let p = app.store.persist_stats();
-    metric("state_writes_total", "Successful state file writes.", "counter", p.writes.load(Ordering::Relaxed));
-    metric("state_write_failures_total", "Failed state file writes (retried).", "counter", p.failures.load(Ordering::Relaxed));
+    metric("state_writes_total", "Successful state file writes.", "counter", p.writes());
+    metric("state_write_failures_total", "Failed state file writes (retried).", "counter", p.failures());
     metric("clients", "Clients with a stored mix.", "gauge", app.store.snapshot().channels_state.len() as u64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -6,10 +6,16 @@
 //! - [`frames`]: the lock-free frame pipe every audio hop uses.
 //! - [`engine`]: the mixer thread: per-mix gain/pan/mute/solo, limiter, meters. No I/O.
 //! - [`state`]: the mix model (seed schema), the single-writer store, crash-safe persistence.
+//! - [`control`]: wire protocols (WebSocket) <-> store commands and events.
+//! - [`http`]: the axum router.
 //! - [`server`]: wires the parts together and runs until shutdown.
 #![forbid(unsafe_code)]
 
 pub mod audio;
+pub mod config;
+pub mod control;
 pub mod engine;
 pub mod frames;
+pub mod http;
+pub mod server;
 pub mod state;

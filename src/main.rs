@@ -135,12 +135,19 @@ fn state_cmd(cmd: StateCmd, config: Option<PathBuf>, state: Option<PathBuf>) -> 
 }
 
 fn devices() -> Result<()> {
-    let list = monmix::audio::list_devices()?;
+    let list = monmix::audio::device::list_devices()?;
     if list.is_empty() {
         println!("no audio input devices found (monmix serve falls back to the demo input)");
     }
     for d in list {
-        println!("{d}");
+        let rates: Vec<String> = d.sample_rates.iter().map(|r| r.to_string()).collect();
+        println!(
+            "{}{}: up to {} channels, {} Hz",
+            d.name,
+            if d.is_default { " (default)" } else { "" },
+            d.channels_max,
+            if rates.is_empty() { "?".to_string() } else { rates.join("/") }
+        );
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use tracing::{error, info, warn};
 
 use crate::audio::{self, InputOptions, InputSpec};
 use crate::config::Config;
+use crate::control::session::{Hub, Limits};
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::http::{self, AppState};
 use crate::state::{Store, StoreOptions};
@@ -24,6 +25,8 @@ pub enum ServerError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Audio(#[from] crate::audio::AudioError),
+    #[error("--input: {0}")]
+    InputSpec(#[from] crate::audio::SpecError),
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
     #[error(transparent)]
@@ -74,6 +77,12 @@ impl Server {
             },
             input.reader,
         )?;
+        if let Some(dir) = cfg.state.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| ServerError::StateFile {
+                path: cfg.state.path.display().to_string(),
+                msg: format!("cannot create its directory: {e}"),
+            })?;
+        }
         let publisher = engine.clone();
         let (store, report) = Store::open(
             StoreOptions {
@@ -86,6 +95,7 @@ impl Server {
             Box::new(move |p| publisher.publish(p)),
         )?;
         info!(?report, path = %cfg.state.path.display(), "state loaded");
+        let store = Arc::new(store);
 
         let listener = tokio::net::TcpListener::bind(cfg.server.http)
             .await
@@ -98,9 +108,17 @@ impl Server {
         let app = Arc::new(AppState {
             channel_names: cfg.channel_names(channels),
             input_description: input.description.clone(),
-            input_stats: input.handle.stats(),
+            input_stats: input.handle.stats().clone(),
+            hub: Arc::new(Hub::new(
+                cfg.server.name.clone(),
+                store.clone(),
+                cfg.channel_names(channels),
+                cfg.audio.frame_ms,
+                cfg.security.clone(),
+                Limits::default(),
+            )),
             config: cfg,
-            store: Arc::new(store),
+            store,
             engine,
             shutdown: shutdown.clone(),
         });
@@ -228,7 +246,15 @@ pub fn qr_terminal(url: &str) -> Option<String> {
 
 /// `monmix state show`: the state file without token hashes.
 pub fn show_state(path: &Path) -> Result<String, ServerError> {
-    let file = crate::state::read_state_file(path)?;
+    let file = match crate::state::persist::read_state(path)? {
+        Some((file, _repairs)) => file,
+        None => {
+            return Err(ServerError::StateFile {
+                path: path.display().to_string(),
+                msg: "no such file".into(),
+            })
+        }
+    };
     let mut value = serde_json::to_value(&file).map_err(|e| ServerError::StateFile {
         path: path.display().to_string(),
         msg: e.to_string(),

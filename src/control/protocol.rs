@@ -247,7 +247,8 @@ fn parse_value(value: Value) -> Result<ClientMsg, WireError> {
         t if MIX_OPS.contains(&t) => ClientMsg::Mix(shape(value, &ty)?),
         "update_client_mix" => {
             let w: UpdateClientMixWire = shape(value, &ty)?;
-            let op = match w.op.get("type").and_then(Value::as_str) {
+            let op_type = w.op.get("type").and_then(Value::as_str).map(str::to_owned);
+            let op = match op_type.as_deref() {
                 Some(t) if MIX_OPS.contains(&t) => shape(w.op, t).map_err(|e| e.with_ref(&ty))?,
                 Some(t) => {
                     return Err(WireError::new(

@@ -197,13 +197,13 @@ impl Hub {
             .clients()
             .into_iter()
             .map(|c| {
-                let p = self.presence_of(&c.client_id);
+                let p = self.presence_of(&c.id);
                 json!({
-                    "client_id": c.client_id,
+                    "client_id": c.id,
                     "name": c.name,
                     "online": p.sessions > 0,
                     "listening": p.listening > 0,
-                    "last_seen": c.last_seen,
+                    "last_seen": c.device.last_seen,
                 })
             })
             .collect();
@@ -276,8 +276,21 @@ fn code_of(e: &StoreError) -> ErrorCode {
     match e {
         StoreError::UnknownClient(_) => ErrorCode::UnknownClient,
         StoreError::UnknownChannel { .. } => ErrorCode::UnknownChannel,
-        StoreError::Io { .. } | StoreError::Corrupt { .. } => ErrorCode::Internal,
-        _ => ErrorCode::OutOfRange,
+        StoreError::Io { .. }
+        | StoreError::Corrupt { .. }
+        | StoreError::UnsupportedFormat { .. }
+        | StoreError::Serialize(_)
+        | StoreError::Options(_)
+        | StoreError::ClientExists(_)
+        | StoreError::InvalidTokenHash => ErrorCode::Internal,
+        StoreError::OutOfRange { .. }
+        | StoreError::NotFinite { .. }
+        | StoreError::InvalidName(_)
+        | StoreError::InvalidClientId(_)
+        | StoreError::TooManyClients { .. }
+        | StoreError::TooManyPresets { .. }
+        | StoreError::UnknownPreset(_)
+        | StoreError::InvalidOrder(_) => ErrorCode::OutOfRange,
     }
 }
 
@@ -339,7 +352,7 @@ fn ack(op: &MixOp, client_id: &str, mix: &MixState) -> Value {
         MixOp::UpdatePan { channel, .. } => ("pan_updated", json!({"channel": channel, "pan": mix.pan(*channel as u32)})),
         MixOp::ToggleMute { channel, .. } => ("mute_updated", json!({"channel": channel, "muted": mix.muted(*channel as u32)})),
         MixOp::ToggleSolo { channel, .. } => ("solo_updated", json!({"channel": channel, "soloed": mix.soloed(*channel as u32)})),
-        MixOp::SetOn { channel, .. } => ("channels_updated", json!({"channels": mix.channels})),
+        MixOp::SetOn { .. } => ("channels_updated", json!({"channels": mix.channels})),
         MixOp::UpdateMaster { .. } => ("master_updated", json!({"gain": mix.master_gain})),
         MixOp::SetChannels { .. } => ("channels_updated", json!({"channels": mix.channels})),
         MixOp::Rename { .. } => ("renamed", json!({"name": mix.name})),
@@ -366,7 +379,7 @@ pub fn param_sync(ev: &Event) -> Option<Value> {
         Change::Channels { channels } => ("channels", None, json!(channels)),
         Change::Renamed { name } => ("name", None, json!(name)),
         Change::MixReplaced { mix } => ("mix", None, mix_json(mix)),
-        Change::PresetsChanged { presets } => ("presets", None, json!(presets)),
+        Change::PresetsChanged { names } => ("presets", None, json!(names)),
         _ => return None,
     };
     let mut v = json!({
@@ -527,7 +540,7 @@ impl Session {
             }
             let configured = &hub.security.admin_pin;
             if configured.is_empty()
-                || !state::constant_time_eq(pin.as_bytes(), configured.as_bytes())
+                || !state::identity::constant_time_eq(pin.as_bytes(), configured.as_bytes())
             {
                 hub.pin_failed(self.ip, now);
                 return Err(unauthorized("wrong admin PIN"));
@@ -539,14 +552,14 @@ impl Session {
                 .security
                 .engineer_tokens
                 .iter()
-                .any(|k| !k.is_empty() && state::constant_time_eq(k.as_bytes(), t.as_bytes()));
+                .any(|k| !k.is_empty() && state::identity::constant_time_eq(k.as_bytes(), t.as_bytes()));
             if !ok {
                 return Err(unauthorized("unknown engineer token"));
             }
             role = Role::Engineer;
         }
         if let Some(name) = &h.name {
-            if let Some(problem) = state::name_problem(name) {
+            if let Some(problem) = state::model::name_problem(name) {
                 return Err(WireError::new(ErrorCode::OutOfRange, format!("name: {problem}")).with_ref("hello"));
             }
         }

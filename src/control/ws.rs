@@ -203,20 +203,15 @@ fn round4(x: f32) -> f64 {
 fn meter_msg(app: &AppState, session: &Session) -> Value {
     let m = app.engine.meters();
     let inputs: Vec<[f64; 2]> = (0..app.hub.channel_names.len())
-        .map(|c| {
-            let l = m.input(c);
-            [round4(l.rms), round4(l.peak)]
-        })
+        .map(|c| m.input(c).map_or([0.0, 0.0], |l| [round4(l.rms), round4(l.peak)]))
         .collect();
     let mix = session
         .client_id
         .as_deref()
         .or(session.watching.as_deref())
         .and_then(|id| app.hub.store.client_slot(id))
-        .map(|slot| {
-            let l = m.mix(slot);
-            [round4(l.rms), round4(l.peak)]
-        })
+        .and_then(|slot| m.mix(slot))
+        .map(|l| [round4(l.rms), round4(l.peak)])
         .unwrap_or([0.0, 0.0]);
     json!({"type": "meters", "inputs": inputs, "mix": mix})
 }

@@ -15,6 +15,10 @@ use super::model::MixState;
 pub struct Command {
     pub client_id: String,
     pub op: Op,
+    /// Who sent it (a WebSocket session id, an OSC peer id; 0 = nobody in particular).
+    /// Copied into the events so the sender is not sent its own change back.
+    #[serde(default)]
+    pub origin: u64,
 }
 
 impl Command {
@@ -22,7 +26,14 @@ impl Command {
         Command {
             client_id: client_id.into(),
             op,
+            origin: 0,
         }
+    }
+
+    /// The same command, marked as sent by `origin`.
+    pub fn from_origin(mut self, origin: u64) -> Self {
+        self.origin = origin;
+        self
     }
 }
 
@@ -88,6 +99,10 @@ pub enum Op {
     },
     /// A device (re)connected: `last_seen = now`, `connection_count += 1`.
     Connected,
+    /// Gives a client a new token (first claim of an imported client that had none).
+    SetToken {
+        token_hash: String,
+    },
     Delete,
     /// New display order. Must list existing clients without duplicates; it may be a
     /// *prefix*: clients not named keep their relative order after the named ones. This
@@ -95,6 +110,20 @@ pub enum Op {
     Reorder {
         order: Vec<String>,
     },
+}
+
+impl Op {
+    /// The channel a single-channel op addresses.
+    pub fn channel(&self) -> Option<u32> {
+        match self {
+            Op::SetGain { channel, .. }
+            | Op::SetPan { channel, .. }
+            | Op::SetMute { channel, .. }
+            | Op::SetSolo { channel, .. }
+            | Op::SetOn { channel, .. } => Some(*channel),
+            _ => None,
+        }
+    }
 }
 
 /// A successful command's result: the sequence the state has after it, and the events it
@@ -110,6 +139,9 @@ pub struct Applied {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub sequence: u64,
+    /// The command's `origin`: the session that caused it.
+    #[serde(default)]
+    pub origin: u64,
     /// The client whose mix/record changed; empty for store-wide changes (`OrderChanged`).
     pub client_id: String,
     pub change: Change,

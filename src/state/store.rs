@@ -203,10 +203,16 @@ impl Store {
         let mut g = lock(&self.inner);
         let now = now_ms();
         let outcome = self.execute(&mut g, &cmd, now)?;
-        Ok(self.commit(g, outcome, now))
+        Ok(self.commit(g, outcome, now, cmd.origin))
     }
 
-    fn commit(&self, mut g: std::sync::MutexGuard<'_, Inner>, o: Outcome, now: u64) -> Applied {
+    fn commit(
+        &self,
+        mut g: std::sync::MutexGuard<'_, Inner>,
+        o: Outcome,
+        now: u64,
+        origin: u64,
+    ) -> Applied {
         if o.changes.is_empty() {
             return Applied {
                 sequence: g.state.sequence,
@@ -221,6 +227,7 @@ impl Store {
             .into_iter()
             .map(|(client_id, change)| Event {
                 sequence,
+                origin,
                 client_id,
                 change,
             })
@@ -475,6 +482,21 @@ impl Store {
                     false,
                 )
             }
+            Op::SetToken { token_hash } => {
+                if !identity::token_hash_ok(token_hash) {
+                    return Err(StoreError::InvalidTokenHash);
+                }
+                let dev = g.state.devices.entry(id.to_string()).or_default();
+                dev.token_hash = Some(token_hash.clone());
+                Outcome::one(
+                    id,
+                    Change::Connected {
+                        connection_count: dev.connection_count,
+                        last_seen: dev.last_seen,
+                    },
+                    false,
+                )
+            }
             Op::Delete => {
                 g.state.channels_state.remove(id);
                 g.state.devices.remove(id);
@@ -632,7 +654,7 @@ impl Store {
             out.changes
                 .push((id.clone(), Change::MixReplaced { mix: Box::new(mix) }));
         }
-        Ok(self.commit(g, out, now))
+        Ok(self.commit(g, out, now, 0))
     }
 
     fn build_params(&self, g: &Inner) -> EngineParams {
@@ -705,6 +727,15 @@ impl Store {
             Some(h) => identity::token_matches(&h, token),
             None => false,
         }
+    }
+
+    /// True if client `id` has a token (imported clients have none until claimed).
+    pub fn has_token(&self, id: &str) -> bool {
+        lock(&self.inner)
+            .state
+            .devices
+            .get(id)
+            .is_some_and(|d| d.token_hash.is_some())
     }
 
     /// Writes the state now, synchronously (SIGINT/SIGTERM, `monmix state` commands).
