@@ -412,7 +412,7 @@ impl Demo {
                 kicks.push(2.5);
             }
             for k in kicks {
-                parts[1].add(shot(beats(b0 + k), KICK, 0.25, &shots));
+                parts[1].add(shot(beats(b0 + k), KICK, 0.22, &shots));
             }
             // 2: snare on 2 and 4, a short crescendo fill at the end of the loop.
             for k in [1.0, 3.0] {
