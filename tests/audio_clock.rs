@@ -85,7 +85,11 @@ fn dropping_the_handle_stops_the_clock() {
     while reader.pop(&mut frame) {}
     let produced = stats.snapshot().frames_produced;
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(stats.snapshot().frames_produced, produced, "no frames after stop");
+    assert_eq!(
+        stats.snapshot().frames_produced,
+        produced,
+        "no frames after stop"
+    );
     assert!(reader.is_closed());
 }
 

@@ -25,10 +25,7 @@ fn missing_named_device_is_an_error() {
         Ok(_) => panic!("opened a device that does not exist"),
         Err(e) => e,
     };
-    assert!(
-        matches!(err, AudioError::DeviceNotFound { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, AudioError::DeviceNotFound { .. }), "{err:?}");
     assert!(err.to_string().contains("nope-no-such-device-42"), "{err}");
 }
 
@@ -38,13 +35,20 @@ fn default_device_or_demo_fallback_delivers_frames() {
     let mut input = open(&InputSpec::Device(None), &InputOptions::default()).unwrap();
     eprintln!("{}", input.description);
     if !has_device {
-        assert!(input.description.starts_with("demo"), "{}", input.description);
+        assert!(
+            input.description.starts_with("demo"),
+            "{}",
+            input.description
+        );
         assert!(input.description.contains("fallback"));
         assert_eq!(input.channels, 8);
     }
     let mut frame = vec![0.0f32; input.reader.frame_samples()];
     let deadline = Instant::now() + Duration::from_secs(3);
     for _ in 0..10 {
-        assert!(input.reader.pop_until(&mut frame, deadline), "frames keep coming");
+        assert!(
+            input.reader.pop_until(&mut frame, deadline),
+            "frames keep coming"
+        );
     }
 }

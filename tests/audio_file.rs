@@ -55,7 +55,11 @@ fn three_channel_file_plays_exact_samples_and_loops() {
     };
     let mut input = open(&InputSpec::File(path.clone()), &opts).unwrap();
     assert_eq!(input.channels, 3);
-    assert!(input.description.contains("three.wav"), "{}", input.description);
+    assert!(
+        input.description.contains("three.wav"),
+        "{}",
+        input.description
+    );
     let mut got = Vec::new();
     let mut frame = vec![0.0f32; 3 * 240];
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -74,7 +78,8 @@ fn three_channel_file_plays_exact_samples_and_loops() {
 #[test]
 fn all_sample_formats_decode_to_the_same_values() {
     let dir = tempfile::tempdir().unwrap();
-    let value = |n: usize, c: usize| ((n as f64 * 0.01 + c as f64).sin() * 0.5 * 256.0).round() / 256.0;
+    let value =
+        |n: usize, c: usize| ((n as f64 * 0.01 + c as f64).sin() * 0.5 * 256.0).round() / 256.0;
     for (bits, float) in [(16, false), (24, false), (32, false), (32, true)] {
         let path = dir.path().join(format!("f{bits}{float}.wav"));
         write_wav(&path, spec(2, 48_000, bits, float), 500, value);
@@ -82,7 +87,10 @@ fn all_sample_formats_decode_to_the_same_values() {
         assert_eq!(w.frames(), 500);
         for (i, s) in w.samples().chunks_exact(2).enumerate() {
             for (c, &v) in s.iter().enumerate() {
-                assert!((v as f64 - value(i, c)).abs() < 1e-6, "{bits} {float} {i} {c}");
+                assert!(
+                    (v as f64 - value(i, c)).abs() < 1e-6,
+                    "{bits} {float} {i} {c}"
+                );
             }
         }
     }

@@ -34,7 +34,15 @@ fn parses_every_form() {
 #[test]
 fn refuses_bad_forms_with_a_clear_message() {
     for bad in [
-        "", "file", "file:", "device:", "device:  ", "demo:x", "tones:3", "mic", "wav:x.wav",
+        "",
+        "file",
+        "file:",
+        "device:",
+        "device:  ",
+        "demo:x",
+        "tones:3",
+        "mic",
+        "wav:x.wav",
     ] {
         let err = bad.parse::<InputSpec>().unwrap_err().to_string();
         assert!(
@@ -47,7 +55,13 @@ fn refuses_bad_forms_with_a_clear_message() {
 
 #[test]
 fn display_round_trips() {
-    for s in ["demo", "tones", "file:/x/y.wav", "device", "device:USB Audio"] {
+    for s in [
+        "demo",
+        "tones",
+        "file:/x/y.wav",
+        "device",
+        "device:USB Audio",
+    ] {
         let spec: InputSpec = s.parse().unwrap();
         assert_eq!(spec.to_string(), s);
         assert_eq!(spec.to_string().parse::<InputSpec>().unwrap(), spec);
