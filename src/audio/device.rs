@@ -199,25 +199,23 @@ fn find_device(host: &cpal::Host, name: Option<&str>) -> Result<cpal::Device, Au
             .iter()
             .position(|(n, _)| n.to_lowercase().contains(&lower))
     });
-    match idx {
-        Some(i) => Ok(devices.into_iter().nth(i).map(|(_, d)| d).ok_or_else(|| {
-            AudioError::DeviceNotFound {
-                name: name.to_string(),
-                available: "none".into(),
-            }
-        })?),
-        None => {
-            let names: Vec<&str> = devices.iter().map(|(n, _)| n.as_str()).collect();
-            Err(AudioError::DeviceNotFound {
-                name: name.to_string(),
-                available: if names.is_empty() {
-                    "none".into()
-                } else {
-                    names.join(", ")
-                },
-            })
+    if let Some(i) = idx {
+        if let Some((_, d)) = devices.into_iter().nth(i) {
+            return Ok(d);
         }
+        return Err(AudioError::NoDevice(
+            "device list changed while searching".into(),
+        ));
     }
+    let names: Vec<&str> = devices.iter().map(|(n, _)| n.as_str()).collect();
+    Err(AudioError::DeviceNotFound {
+        name: name.to_string(),
+        available: if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        },
+    })
 }
 
 /// Looks up the device and its configuration (for the first open and every reopen).

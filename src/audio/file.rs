@@ -176,8 +176,8 @@ fn resample_circular(
     for _ in 0..chunks {
         for i in 0..chunk_in {
             let frame = &data[src * channels..(src + 1) * channels];
-            for (c, &s) in frame.iter().enumerate() {
-                inbuf[c][i] = s;
+            for (buf, &s) in inbuf.iter_mut().zip(frame) {
+                buf[i] = s;
             }
             src += 1;
             if src == in_frames {
