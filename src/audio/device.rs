@@ -817,4 +817,30 @@ mod tests {
         let peak = settled.iter().fold(0.0f32, |m, s| m.max(s.abs()));
         assert!((peak - 0.5).abs() < 0.02, "{peak}");
     }
+
+    #[test]
+    fn watch_reports_loss_stall_and_stop() {
+        let stats = InputStats::default();
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = mpsc::sync_channel(4);
+
+        // An unplugged device is reported at once; other stream errors are only logged.
+        tx.try_send(StreamError::BackendSpecific {
+            err: cpal::BackendSpecificError {
+                description: "xrun".into(),
+            },
+        })
+        .unwrap();
+        tx.try_send(StreamError::DeviceNotAvailable).unwrap();
+        assert!(matches!(watch(&stats, &rx, &stop), Ended::Lost(_)));
+
+        // A stream that delivers nothing is given up after the stall timeout.
+        let t = Instant::now();
+        assert!(matches!(watch(&stats, &rx, &stop), Ended::Lost(w) if w.contains("no audio")));
+        assert!(t.elapsed() >= STALL_TIMEOUT);
+
+        // Stopping wins.
+        stop.store(true, Ordering::Relaxed);
+        assert!(matches!(watch(&stats, &rx, &stop), Ended::Stopped));
+    }
 }
