@@ -806,11 +806,21 @@ fn fewer_channels_never_lose_a_mix() {
                 },
             ))
             .expect("gain");
+        // A client's new channel list cannot drop channels it cannot see either.
+        let applied = store
+            .apply(cmd("a", Op::SetChannels { channels: vec![0] }))
+            .expect("channels");
+        assert_eq!(
+            applied.events[0].change,
+            Change::Channels {
+                channels: vec![0, 6, 7]
+            }
+        );
         store.flush().expect("flush");
     }
     let (store, published) = open_with(opts(dir.path(), 8));
     let mix = store.mix("a").expect("mix");
-    assert_eq!(mix.channels, vec![1, 6, 7]);
+    assert_eq!(mix.channels, vec![0, 6, 7]);
     assert_eq!(mix.gain(7), 0.3);
     assert_eq!(mix.gain(1), 0.5);
     assert_eq!(

@@ -349,8 +349,9 @@ impl Store {
                 Outcome::one(id, Change::Master { gain: *gain }, true)
             }
             Op::SetChannels { channels } => {
-                let list = self.channel_list(channels)?;
+                let mut list = self.channel_list(channels)?;
                 let mix = Self::mix_of(g, id)?;
+                self.keep_hidden(&mix.channels, &mut list);
                 if mix.channels == list {
                     return Ok(Outcome::default());
                 }
@@ -381,7 +382,7 @@ impl Store {
                     // Restore: the stored mix stays as it is.
                     return Ok(Outcome::default());
                 };
-                let list = self.channel_list(channels)?;
+                let mut list = self.channel_list(channels)?;
                 for (ch, v) in gains.iter().flatten() {
                     self.check_channel(*ch)?;
                     check_finite("gain", *v, GAIN_MIN, GAIN_MAX)?;
@@ -392,6 +393,7 @@ impl Store {
                 }
                 let mix = Self::mix_of(g, id)?;
                 let mut new = mix.clone();
+                self.keep_hidden(&mix.channels, &mut list);
                 new.channels = list;
                 for (ch, v) in gains.iter().flatten() {
                     new.gains.insert(*ch, *v);
@@ -486,7 +488,8 @@ impl Store {
                 }
                 Outcome::one(id, Change::ClientRemoved, true)
             }
-            Op::Reorder { .. } | Op::Register { .. } => unreachable_outcome(),
+            // Handled (and returned) above; a harmless no-op instead of a panic path.
+            Op::Reorder { .. } | Op::Register { .. } => Outcome::default(),
         };
         Ok(outcome)
     }
@@ -499,6 +502,19 @@ impl Store {
         list.sort_unstable();
         list.dedup();
         Ok(list)
+    }
+
+    /// Subscribed channels at or above the current channel count (stored while running with
+    /// a smaller interface) are invisible to clients, so a new channel list from a client
+    /// cannot mean to drop them: they are kept. Running small must never lose a mix.
+    fn keep_hidden(&self, stored: &[u32], list: &mut Vec<u32>) {
+        let hidden = stored.iter().filter(|c| **c as usize >= self.channels);
+        let before = list.len();
+        list.extend(hidden);
+        if list.len() != before {
+            list.sort_unstable();
+            list.dedup();
+        }
     }
 
     fn register(
@@ -709,7 +725,7 @@ impl Store {
 
     /// Writes the state now, synchronously (SIGINT/SIGTERM, `monmix state` commands).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.persister.writer().write(true)
+        self.persister.flush()
     }
 
     pub fn persist_stats(&self) -> Arc<PersistStats> {
@@ -723,10 +739,4 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
-
-/// `Reorder`/`Register` return early in `execute`; this arm is never taken, but keeping it
-/// a harmless no-op avoids a panic path.
-fn unreachable_outcome() -> Outcome {
-    Outcome::default()
 }
