@@ -925,3 +925,67 @@ fn out_of_range_values_in_a_file_are_clamped() {
     assert_eq!(m.channels, vec![1, 3]);
     assert_eq!((m.gain(1), m.pan(3), m.master_gain), (2.0, -1.0, 0.0));
 }
+
+#[test]
+fn concurrent_writers_get_ordered_sequences_and_events() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Store>();
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut o = opts(dir.path(), 8);
+    o.max_clients = 8;
+    let published: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
+    let (store, _) = Store::open(o, {
+        let p = published.clone();
+        // Count publishes: one at open, one per engine-relevant change.
+        Box::new(move |params: EngineParams| {
+            let n = params.mixes.iter().flatten().count() as u64;
+            p.lock().expect("lock").push(n);
+        })
+    })
+    .expect("open");
+    let store = Arc::new(store);
+    for t in 0..4 {
+        register(&store, &format!("t{t}"), "tok");
+    }
+    let mut rx = store.events();
+    let start = store.sequence();
+    let threads: Vec<_> = (0..4u32)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut seqs = Vec::new();
+                for i in 0..200u32 {
+                    let applied = store
+                        .apply(cmd(
+                            &format!("t{t}"),
+                            Op::SetGain {
+                                channel: i % 8,
+                                gain: f64::from(i % 100 + 1) / 64.0,
+                            },
+                        ))
+                        .expect("apply");
+                    seqs.push(applied.sequence);
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|h| h.join().expect("thread"))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 800, "every change got its own sequence");
+    assert_eq!(store.sequence(), start + 800);
+    let events = drain(&mut rx);
+    assert_eq!(events.len(), 800);
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0].sequence + 1 == w[1].sequence),
+        "events are broadcast in sequence order"
+    );
+    assert_eq!(published.lock().expect("lock").len(), 1 + 4 + 800);
+}
