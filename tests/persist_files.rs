@@ -392,3 +392,14 @@ fn full_disk_keeps_the_last_good_file_and_recovers() {
     assert_eq!(on_disk(&path).expect("state"), store.snapshot());
     drop(store);
 }
+
+#[test]
+fn missing_directory_is_created() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("a/b/state.json");
+    let (store, report) = open(&path);
+    assert_eq!(report.source, LoadSource::Empty);
+    register(&store, "a");
+    store.flush().expect("flush");
+    assert!(on_disk(&path).is_some());
+}

@@ -870,6 +870,14 @@ fn import_merges_seed_clients() {
     store
         .apply(cmd("web-abc123", Op::Rename { name: "Voz".into() }))
         .expect("rename");
+    store
+        .apply(cmd(
+            "web-abc123",
+            Op::SavePreset {
+                name: "mine".into(),
+            },
+        ))
+        .expect("preset");
     let file = import_seed(&fixture()).expect("import_seed");
     assert_eq!(file.channels_state.len(), 2);
     let mut rx = store.events();
@@ -884,10 +892,11 @@ fn import_merges_seed_clients() {
     assert!(evs
         .iter()
         .any(|e| e.client_id == "web-def456" && matches!(e.change, Change::ClientAdded { .. })));
-    assert_eq!(
-        store.mix("web-abc123").expect("abc").channels,
-        vec![0, 1, 2]
-    );
+    let abc = store.mix("web-abc123").expect("abc");
+    assert_eq!(abc.channels, vec![0, 1, 2]);
+    assert_eq!(abc.gain(1), 0.8);
+    assert_eq!(abc.name, "Voz", "name kept: the seed has none");
+    assert!(abc.presets.contains_key("mine"), "presets kept");
     assert_eq!(store.mix("web-def456").expect("def").master_gain, 0.8);
     // The existing owner keeps their token; the new client has none yet.
     assert!(store.verify_token("web-abc123", "mine"));

@@ -32,7 +32,7 @@ pub const EVENT_CAPACITY: usize = 1024;
 /// How the store is set up.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
-    /// `state.json` path; its directory must exist.
+    /// `state.json` path; its directory is created if missing.
     pub path: PathBuf,
     /// Input channel count (commands naming a channel `>=` this are rejected).
     pub channels: usize,
@@ -150,6 +150,12 @@ impl Store {
             return Err(StoreError::Options(
                 "max_mixes and max_clients must be >= 1",
             ));
+        }
+        if let Some(dir) = opts.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            })?;
         }
         let (state, report) = persist::load(&opts.path)?;
         let on_disk = match report.source {
@@ -598,7 +604,8 @@ impl Store {
     }
 
     /// Merges imported clients (from [`persist::import_seed`]): existing ids get their mix
-    /// replaced but keep their device record (and so their owner's token); new ids are
+    /// replaced but keep their device record (and so their owner's token), their name if
+    /// the import has none, and their presets (merged, imported ones win); new ids are
     /// appended to the order with a token-less device record, to be claimed later. All or
     /// nothing: if the result would exceed `max_clients`, nothing is imported.
     pub fn import(&self, mut file: StateFile) -> Result<Applied, StoreError> {
@@ -642,8 +649,16 @@ impl Store {
                         slot: g.slots.get(id).copied(),
                     },
                 ));
-            } else {
-                g.state.channels_state.insert(id.clone(), mix.clone());
+            } else if let Some(existing) = g.state.channels_state.get_mut(id) {
+                // The seed format has no names or presets: an import must not erase the
+                // ones made here. Imported presets win on a name clash.
+                if mix.name.is_empty() {
+                    mix.name = existing.name.clone();
+                }
+                let mut presets = std::mem::take(&mut existing.presets);
+                presets.append(&mut mix.presets);
+                mix.presets = presets;
+                *existing = mix.clone();
             }
             out.changes
                 .push((id.clone(), Change::MixReplaced { mix: Box::new(mix) }));
