@@ -65,7 +65,8 @@ pub struct ClientInfo {
     pub device: DeviceRecord,
 }
 
-type Publish = Box<dyn Fn(EngineParams) + Send + Sync>;
+/// Receives every new engine snapshot (under the store lock: must be a cheap hand-off).
+pub type Publish = Box<dyn Fn(EngineParams) + Send + Sync>;
 
 struct Inner {
     state: StateFile,
