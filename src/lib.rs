@@ -13,3 +13,4 @@ pub mod audio;
 pub mod engine;
 pub mod frames;
 pub mod state;
+pub mod stream;
