@@ -56,7 +56,7 @@ struct WhepState<B> {
     /// session id -> client id
     sessions: Mutex<HashMap<String, String>>,
     /// client id -> open sessions
-    per_client: Mutex<HashMap<String, usize>>,
+    per_client: Mutex<HashMap<String, i64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -205,10 +205,9 @@ async fn create<B: WhepBackend>(
             st.session_ended(&client);
         })
     };
-    // Count before opening so an end racing the insert below never underflows.
-    st.session_started(&client_id);
     match st.service.open(slot, offer, on_end).await {
         Ok(s) => {
+            st.session_started(&client_id);
             lock(&st.sessions).insert(s.id.clone(), client_id.clone());
             if !st.service.has_session(&s.id) {
                 // Ended before we recorded it (its on_end already ran).
@@ -225,10 +224,7 @@ async fn create<B: WhepBackend>(
             )
                 .into_response()
         }
-        Err(e) => {
-            st.session_ended(&client_id);
-            error_response(&e)
-        }
+        Err(e) => error_response(&e),
     }
 }
 
@@ -266,35 +262,32 @@ async fn delete<B: WhepBackend>(
 
 impl<B: WhepBackend> WhepState<B> {
     fn session_started(&self, client: &str) {
-        let first = {
-            let mut m = lock(&self.per_client);
-            let n = m.entry(client.to_owned()).or_insert(0);
-            *n += 1;
-            *n == 1
-        };
-        if first {
-            self.backend.listening_changed(client, true);
-        }
+        self.count(client, 1);
     }
 
-    /// Runs once per session end (service `on_end`) and once per failed open.
+    /// Runs once per session end (the service's `on_end`).
     fn session_ended(&self, client: &str) {
-        let last = {
+        self.count(client, -1);
+    }
+
+    /// Signed count, so an end that races ahead of its start (a peer that closes before
+    /// `create` returns) nets to zero without a spurious notification.
+    fn count(&self, client: &str, delta: i64) {
+        let (old, new) = {
             let mut m = lock(&self.per_client);
-            match m.get_mut(client) {
-                Some(n) if *n > 1 => {
-                    *n -= 1;
-                    false
-                }
-                Some(_) => {
-                    m.remove(client);
-                    true
-                }
-                None => false,
+            let n = m.entry(client.to_owned()).or_insert(0);
+            let old = *n;
+            *n += delta;
+            let new = *n;
+            if new == 0 {
+                m.remove(client);
             }
+            (old, new)
         };
-        if last {
-            self.backend.listening_changed(client, false);
+        match (old, new) {
+            (0, 1) => self.backend.listening_changed(client, true),
+            (1, 0) => self.backend.listening_changed(client, false),
+            _ => {}
         }
     }
 }
