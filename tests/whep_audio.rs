@@ -62,13 +62,20 @@ async fn one_listener_levels_sides_mute_gain_and_solo() {
     m.channels[2].muted = true;
     bench.engine.publish(params(vec![Some(m.clone())]));
 
-    let l = bench.listen("alice", "tok-a", ClientOptions::default()).await;
+    let l = bench
+        .listen("alice", "tok-a", ClientOptions::default())
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pcm = record(&l, Duration::from_millis(1000)).await;
     let (left, right) = (channel(&pcm, 2, 0), channel(&pcm, 2, 1));
     assert_level("ch0 on L", tone_level_dbfs(&left, f0), TONE_DB, 1.0);
     assert_absent("ch0 on R (pan -1)", tone_level_dbfs(&right, f0), ABSENT_DB);
-    assert_level("ch1 on R", tone_level_dbfs(&right, f1), TONE_DB + db(0.5), 1.0);
+    assert_level(
+        "ch1 on R",
+        tone_level_dbfs(&right, f1),
+        TONE_DB + db(0.5),
+        1.0,
+    );
     assert_absent("ch1 on L (pan +1)", tone_level_dbfs(&left, f1), ABSENT_DB);
     for (what, f) in [("muted ch2", f2), ("unsubscribed ch3", f3)] {
         assert_absent(&format!("{what} L"), tone_level_dbfs(&left, f), ABSENT_DB);
@@ -101,7 +108,10 @@ async fn one_listener_levels_sides_mute_gain_and_solo() {
         delay <= Duration::from_millis(100),
         "gain change took {delay:?}"
     );
-    let settled: Vec<_> = frames.iter().filter(|f| f.arrival > first_new.arrival).collect();
+    let settled: Vec<_> = frames
+        .iter()
+        .filter(|f| f.arrival > first_new.arrival)
+        .collect();
     assert!(settled.len() > 20);
     for f in settled {
         assert_level("after the change", frame_level_l(&f.pcm), new_db, 1.0);
@@ -115,7 +125,12 @@ async fn one_listener_levels_sides_mute_gain_and_solo() {
     let pcm = record(&l, Duration::from_millis(600)).await;
     let (left, right) = (channel(&pcm, 2, 0), channel(&pcm, 2, 1));
     assert_absent("ch0 under solo", tone_level_dbfs(&left, f0), ABSENT_DB);
-    assert_level("soloed ch1", tone_level_dbfs(&right, f1), TONE_DB + db(0.5), 1.0);
+    assert_level(
+        "soloed ch1",
+        tone_level_dbfs(&right, f1),
+        TONE_DB + db(0.5),
+        1.0,
+    );
 
     l.close().await;
     bench.stop().await;
@@ -129,7 +144,9 @@ async fn two_clients_hear_only_their_own_mix() {
         Some(mix(&[(0, 1.0, 0.0)], N)),
         Some(mix(&[(1, 1.0, 0.0)], N)),
     ]));
-    let a = bench.listen("alice", "tok-a", ClientOptions::default()).await;
+    let a = bench
+        .listen("alice", "tok-a", ClientOptions::default())
+        .await;
     let b = bench.listen("bob", "tok-b", ClientOptions::default()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (pa, pb) = tokio::join!(
@@ -162,14 +179,23 @@ async fn listeners_of_one_mix_get_the_same_packets() {
     // The musician's phone, then the engineer's cue on the same mix.
     let a = bench.listen("alice", "tok-a", opts.clone()).await;
     let e = bench.listen("eng", "tok-e", opts).await;
-    assert_eq!(bench.service.active_encoders(), 1, "one encoder for one mix");
+    assert_eq!(
+        bench.service.active_encoders(),
+        1,
+        "one encoder for one mix"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     drop((a.take_frames(), e.take_frames()));
     let enc0 = StreamStats::get(&bench.service.stats().frames_encoded);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let (fa, fe) = (a.take_frames(), e.take_frames());
     let enc = StreamStats::get(&bench.service.stats().frames_encoded) - enc0;
-    assert!(fa.len() >= 80 && fe.len() >= 80, "{} {}", fa.len(), fe.len());
+    assert!(
+        fa.len() >= 80 && fe.len() >= 80,
+        "{} {}",
+        fa.len(),
+        fe.len()
+    );
     // One encode per tick for both listeners (one mix): ~100 in 1 s, not ~200.
     assert!((80..=120).contains(&enc), "frames encoded in 1 s: {enc}");
     // The tones repeat every 100 ms, so equal payloads also recur 10 frames apart: align
@@ -189,7 +215,10 @@ async fn listeners_of_one_mix_get_the_same_packets() {
             *votes.entry(ta.wrapping_sub(f.timestamp)).or_default() += 1;
         }
     }
-    let (&offset, _) = votes.iter().max_by_key(|(_, n)| **n).expect("no common packet");
+    let (&offset, _) = votes
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .expect("no common packet");
     let (mut aligned, mut equal) = (0, 0);
     for f in &fe {
         if let (Some(pa), Some(pe)) = (a_by_ts.get(&f.timestamp.wrapping_add(offset)), &f.payload) {
@@ -202,7 +231,9 @@ async fn listeners_of_one_mix_get_the_same_packets() {
     a.close().await;
     e.close().await;
     assert!(
-        wait_until(Duration::from_secs(15), || bench.service.active_encoders() == 0).await,
+        wait_until(Duration::from_secs(15), || bench.service.active_encoders()
+            == 0)
+        .await,
         "encoder freed once both peers closed"
     );
     bench.stop().await;

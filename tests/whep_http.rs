@@ -19,10 +19,14 @@ async fn error_statuses() {
     let url = bench.url("alice");
     let sdp = Some(("application/sdp", OPUS_OFFER));
 
-    let r = http_request("POST", &url, Some("wrong"), sdp, T).await.expect("http");
+    let r = http_request("POST", &url, Some("wrong"), sdp, T)
+        .await
+        .expect("http");
     assert_eq!(r.status, 401);
     assert_eq!(r.header("www-authenticate"), Some("Bearer"));
-    let r = http_request("POST", &url, None, sdp, T).await.expect("http");
+    let r = http_request("POST", &url, None, sdp, T)
+        .await
+        .expect("http");
     assert_eq!(r.status, 401);
     let r = http_request("POST", &bench.url("nobody"), Some("tok-a"), sdp, T)
         .await
@@ -36,7 +40,8 @@ async fn error_statuses() {
     // Garbage, no audio, no Opus: 400 with a one-line reason.
     let no_opus = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\n";
     let no_audio = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
-    let opus_but_broken = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n\u{0}\u{1}";
+    let opus_but_broken =
+        "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n\u{0}\u{1}";
     for (what, body) in [
         ("garbage", "hello, I am not SDP"),
         ("empty", ""),
@@ -44,25 +49,45 @@ async fn error_statuses() {
         ("no audio", no_audio),
         ("broken", opus_but_broken),
     ] {
-        let r = http_request("POST", &url, Some("tok-a"), Some(("application/sdp", body)), T)
-            .await
-            .expect("http");
+        let r = http_request(
+            "POST",
+            &url,
+            Some("tok-a"),
+            Some(("application/sdp", body)),
+            T,
+        )
+        .await
+        .expect("http");
         assert_eq!(r.status, 400, "{what}: {}", r.body);
         assert_eq!(r.body.trim_end().lines().count(), 1, "{what}: {:?}", r.body);
         assert!(!r.body.trim().is_empty());
     }
-    let r = http_request("POST", &url, Some("tok-a"), Some(("text/plain", OPUS_OFFER)), T)
-        .await
-        .expect("http");
+    let r = http_request(
+        "POST",
+        &url,
+        Some("tok-a"),
+        Some(("text/plain", OPUS_OFFER)),
+        T,
+    )
+    .await
+    .expect("http");
     assert_eq!(r.status, 415);
     let big = format!("v=0\r\n{}", "a=x\r\n".repeat(14_000));
-    let r = http_request("POST", &url, Some("tok-a"), Some(("application/sdp", &big)), T)
-        .await
-        .expect("http");
+    let r = http_request(
+        "POST",
+        &url,
+        Some("tok-a"),
+        Some(("application/sdp", &big)),
+        T,
+    )
+    .await
+    .expect("http");
     assert_eq!(r.status, 413);
 
     // CORS preflight, trickle not supported.
-    let r = http_request("OPTIONS", &url, None, None, T).await.expect("http");
+    let r = http_request("OPTIONS", &url, None, None, T)
+        .await
+        .expect("http");
     assert_eq!(r.status, 204);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     let methods = r.header("access-control-allow-methods").unwrap_or("");
@@ -105,7 +130,9 @@ async fn listener_limit_and_delete() {
         Some(mix(&[(0, 1.0, 0.0)], 8)),
         Some(mix(&[(1, 1.0, 0.0)], 8)),
     ]));
-    let a = bench.listen("alice", "tok-a", ClientOptions::default()).await;
+    let a = bench
+        .listen("alice", "tok-a", ClientOptions::default())
+        .await;
     let b = bench.listen("bob", "tok-b", ClientOptions::default()).await;
     assert!(a.location().starts_with("/whep/alice/"));
     match WhepListener::connect(&bench.url("eng"), Some("tok-e"), ClientOptions::default()).await {
@@ -121,7 +148,9 @@ async fn listener_limit_and_delete() {
     assert!(wait_until(Duration::from_secs(2), || a.packets() > 20).await);
     assert_eq!(a.delete().await.expect("delete"), 200);
     assert!(
-        wait_until(Duration::from_secs(2), || bench.service.active_encoders() == 1).await,
+        wait_until(Duration::from_secs(2), || bench.service.active_encoders()
+            == 1)
+        .await,
         "alice's encoder freed"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -141,7 +170,11 @@ async fn listener_limit_and_delete() {
     let e = bench.listen("eng", "tok-e", ClientOptions::default()).await;
     assert_eq!(e.delete().await.expect("delete"), 200);
     assert_eq!(b.delete().await.expect("delete"), 200);
-    assert!(wait_until(Duration::from_secs(2), || bench.service.active_encoders() == 0).await);
+    assert!(
+        wait_until(Duration::from_secs(2), || bench.service.active_encoders()
+            == 0)
+        .await
+    );
     assert_eq!(StreamStats::get(&stats.active_mixes), 0);
     assert_eq!(StreamStats::get(&stats.listeners), 0);
     let ev = bench.backend.events.lock().expect("events").clone();

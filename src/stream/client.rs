@@ -104,7 +104,9 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_connection_state_change(&self, s: RTCPeerConnectionState) {
         match s {
-            RTCPeerConnectionState::Connected => self.shared.connected.store(true, Ordering::Release),
+            RTCPeerConnectionState::Connected => {
+                self.shared.connected.store(true, Ordering::Release)
+            }
             RTCPeerConnectionState::Failed
             | RTCPeerConnectionState::Closed
             | RTCPeerConnectionState::Disconnected => {
@@ -252,7 +254,8 @@ impl WhepListener {
             .await
             .ok_or_else(|| ClientError::Webrtc("no local description".into()))?
             .sdp;
-        let res = http_request("POST", url, token, Some(("application/sdp", &sdp)), timeout).await?;
+        let res =
+            http_request("POST", url, token, Some(("application/sdp", &sdp)), timeout).await?;
         if res.status != 201 {
             return Err(ClientError::Http {
                 status: res.status,
@@ -501,8 +504,10 @@ mod tests {
 
     #[test]
     fn responses() {
-        let r = parse_response(b"HTTP/1.1 201 Created\r\nLocation: /whep/a/b\r\ncontent-length: 3\r\n\r\nv=0")
-            .expect("parse");
+        let r = parse_response(
+            b"HTTP/1.1 201 Created\r\nLocation: /whep/a/b\r\ncontent-length: 3\r\n\r\nv=0",
+        )
+        .expect("parse");
         assert_eq!(r.status, 201);
         assert_eq!(r.header("location"), Some("/whep/a/b"));
         assert_eq!(r.body, "v=0");

@@ -342,12 +342,10 @@ async fn watch_session(svc: StreamService, id: String, mut state: watch::Receive
         let now = *state.borrow_and_update();
         match now {
             ConnState::Closed => break,
-            ConnState::Disconnected => {
-                match tokio::time::timeout(grace, state.changed()).await {
-                    Ok(Ok(())) => continue,
-                    Ok(Err(_)) | Err(_) => break,
-                }
-            }
+            ConnState::Disconnected => match tokio::time::timeout(grace, state.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) | Err(_) => break,
+            },
             _ => {
                 if state.changed().await.is_err() {
                     break;

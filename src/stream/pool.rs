@@ -267,38 +267,38 @@ impl Worker {
 
 /// Encodes `job.bufs[b]` and hands the packet to every listener.
 fn emit(stats: &StreamStats, job: &mut Job, b: usize, wake: Instant) {
-        let t0 = Instant::now();
-        let encoded = job.enc.encode(&job.bufs[b]);
-        stats.encode_time.record(t0.elapsed());
-        let ts = job.timestamp;
-        job.timestamp = ts.wrapping_add(job.frame_len);
-        let payload = match encoded {
-            Ok(p) => p,
-            Err(_) => {
-                StreamStats::add(&stats.encode_errors, 1);
-                return;
-            }
-        };
-        StreamStats::add(&stats.frames_encoded, 1);
-        let packet = OpusPacket {
-            payload,
-            timestamp: ts,
-            samples: job.frame_len,
-        };
-        let (mut sent, mut dropped) = (0u64, 0u64);
-        for l in job.shared.listeners.load().iter() {
-            match l.send(&packet) {
-                SendOutcome::Sent => sent += 1,
-                SendOutcome::Dropped => dropped += 1,
-                SendOutcome::NotReady => {}
-            }
+    let t0 = Instant::now();
+    let encoded = job.enc.encode(&job.bufs[b]);
+    stats.encode_time.record(t0.elapsed());
+    let ts = job.timestamp;
+    job.timestamp = ts.wrapping_add(job.frame_len);
+    let payload = match encoded {
+        Ok(p) => p,
+        Err(_) => {
+            StreamStats::add(&stats.encode_errors, 1);
+            return;
         }
-        if sent > 0 {
-            StreamStats::add(&stats.packets_sent, sent);
-            StreamStats::add(&stats.bytes_sent, sent * packet.payload.len() as u64);
-            stats.internal_latency.record(wake.elapsed());
-        }
-        if dropped > 0 {
-            StreamStats::add(&stats.packets_dropped, dropped);
+    };
+    StreamStats::add(&stats.frames_encoded, 1);
+    let packet = OpusPacket {
+        payload,
+        timestamp: ts,
+        samples: job.frame_len,
+    };
+    let (mut sent, mut dropped) = (0u64, 0u64);
+    for l in job.shared.listeners.load().iter() {
+        match l.send(&packet) {
+            SendOutcome::Sent => sent += 1,
+            SendOutcome::Dropped => dropped += 1,
+            SendOutcome::NotReady => {}
         }
     }
+    if sent > 0 {
+        StreamStats::add(&stats.packets_sent, sent);
+        StreamStats::add(&stats.bytes_sent, sent * packet.payload.len() as u64);
+        stats.internal_latency.record(wake.elapsed());
+    }
+    if dropped > 0 {
+        StreamStats::add(&stats.packets_dropped, dropped);
+    }
+}

@@ -302,6 +302,8 @@ mod tests {
         let text = s.render_prometheus();
         assert!(text.contains("monmix_stream_listeners 3\n"));
         assert!(text.contains("monmix_stream_encode_seconds{quantile=\"0.99\"}"));
-        assert!(text.lines().all(|l| l.starts_with('#') || l.starts_with("monmix_stream_")));
+        assert!(text
+            .lines()
+            .all(|l| l.starts_with('#') || l.starts_with("monmix_stream_")));
     }
 }

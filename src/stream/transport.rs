@@ -121,7 +121,8 @@ mod tests {
         assert!(precheck_offer(no_audio).is_err());
         let no_opus = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\n";
         assert!(precheck_offer(no_opus).is_err());
-        let opus_in_video = "v=0\r\nm=audio 9 X 0\r\nm=video 9 X 111\r\na=rtpmap:111 opus/48000/2\r\n";
+        let opus_in_video =
+            "v=0\r\nm=audio 9 X 0\r\nm=video 9 X 111\r\na=rtpmap:111 opus/48000/2\r\n";
         assert!(precheck_offer(opus_in_video).is_err());
     }
 }

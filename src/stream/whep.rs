@@ -115,7 +115,10 @@ async fn preflight() -> Response {
                 "Authorization, Content-Type",
             ),
             (header::ACCESS_CONTROL_MAX_AGE, "86400"),
-            (header::HeaderName::from_static("accept-post"), "application/sdp"),
+            (
+                header::HeaderName::from_static("accept-post"),
+                "application/sdp",
+            ),
         ],
     )
         .into_response()
@@ -139,7 +142,12 @@ fn text(status: StatusCode, msg: impl Into<String>) -> Response {
     let mut m: String = msg.into();
     m.retain(|c| c != '\n' && c != '\r');
     m.push('\n');
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], m).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        m,
+    )
+        .into_response()
 }
 
 /// Client ids are opaque but tame: 1..=128 of `[A-Za-z0-9._~-]` (safe in a path as is).
@@ -238,9 +246,10 @@ fn error_response(e: &StreamError) -> Response {
         )
             .into_response(),
         StreamError::SessionNotFound => text(StatusCode::NOT_FOUND, "no such session"),
-        StreamError::Engine(EngineError::Stopped) => {
-            text(StatusCode::SERVICE_UNAVAILABLE, "audio engine is not running")
-        }
+        StreamError::Engine(EngineError::Stopped) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audio engine is not running",
+        ),
         other => {
             tracing::warn!(error = %other, "WHEP session failed");
             text(StatusCode::INTERNAL_SERVER_ERROR, "cannot start the stream")

@@ -26,7 +26,10 @@ pub struct TestBackend {
 
 impl WhepBackend for TestBackend {
     fn authorize(&self, client_id: &str, bearer: Option<&str>) -> Result<usize, AuthError> {
-        let (token, slot) = self.clients.get(client_id).ok_or(AuthError::UnknownClient)?;
+        let (token, slot) = self
+            .clients
+            .get(client_id)
+            .ok_or(AuthError::UnknownClient)?;
         if bearer == Some(token.as_str()) {
             Ok(*slot)
         } else {
@@ -136,12 +139,9 @@ impl Bench {
             r,
         )
         .expect("engine");
-        let service = StreamService::with_webrtc(
-            engine.clone(),
-            cfg.stream,
-            WebrtcConfig::default(),
-        )
-        .expect("stream service");
+        let service =
+            StreamService::with_webrtc(engine.clone(), cfg.stream, WebrtcConfig::default())
+                .expect("stream service");
         let backend = Arc::new(TestBackend {
             clients: cfg
                 .clients
