@@ -302,3 +302,121 @@ fn emit(stats: &StreamStats, job: &mut Job, b: usize, wake: Instant) {
         StreamStats::add(&stats.packets_dropped, dropped);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{ChannelParams, Engine, EngineConfig, EngineParams, MixParams};
+    use crate::stream::transport::ConnState;
+    use std::sync::Mutex;
+    use tokio::sync::watch;
+
+    /// Records what it is sent; `full` makes it refuse like a full transport queue.
+    struct Fake {
+        got: Mutex<Vec<OpusPacket>>,
+        full: AtomicBool,
+        state: watch::Sender<ConnState>,
+    }
+
+    impl Fake {
+        fn new() -> Arc<Fake> {
+            Arc::new(Fake {
+                got: Mutex::new(Vec::new()),
+                full: AtomicBool::new(false),
+                state: watch::channel(ConnState::Connected).0,
+            })
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ListenerConn for Fake {
+        fn send(&self, p: &OpusPacket) -> SendOutcome {
+            if self.full.load(Ordering::Relaxed) {
+                return SendOutcome::Dropped;
+            }
+            self.got.lock().expect("lock").push(p.clone());
+            SendOutcome::Sent
+        }
+        fn state(&self) -> watch::Receiver<ConnState> {
+            self.state.subscribe()
+        }
+        async fn close(&self) {}
+    }
+
+    #[test]
+    fn one_encode_shared_by_all_listeners_and_freed_when_retired() {
+        let (mut w, r) = crate::frames::pipe(2 * 480, 16);
+        let engine = Engine::spawn(
+            EngineConfig {
+                channels: 2,
+                frame_len: 480,
+                max_mixes: 2,
+                max_taps: 2,
+            },
+            r,
+        )
+        .expect("engine");
+        let ch = ChannelParams {
+            gain: 1.0,
+            pan: 0.0,
+            subscribed: true,
+            muted: false,
+            soloed: false,
+        };
+        engine.publish(EngineParams {
+            mixes: vec![Some(MixParams {
+                channels: vec![ch, ch],
+                master: 1.0,
+            })],
+        });
+        let stats = Arc::new(StreamStats::default());
+        let mut pool = EncoderPool::new(2, EncoderConfig::default(), stats.clone()).expect("pool");
+        let (a, b, c) = (Fake::new(), Fake::new(), Fake::new());
+        let mix = pool
+            .add(engine.attach(0).expect("tap"), a.clone())
+            .expect("add");
+        mix.listeners.store(Arc::new(vec![
+            a.clone() as Arc<dyn ListenerConn>,
+            b.clone(),
+            c.clone(),
+        ]));
+        c.full.store(true, Ordering::Relaxed);
+        let frame: Vec<f32> = (0..960).map(|i| 0.1 * (i as f32 * 0.03).sin()).collect();
+        for _ in 0..50 {
+            w.push(&frame);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while b.got.lock().expect("lock").len() < 40 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (ga, gb) = (a.got.lock().expect("lock"), b.got.lock().expect("lock"));
+        assert!(ga.len() >= 40, "{}", ga.len());
+        assert_eq!(ga.len(), gb.len());
+        for (x, y) in ga.iter().zip(gb.iter()) {
+            // The very same buffer: encoded once, shared, not copied per listener.
+            assert_eq!(x.payload.as_ptr(), y.payload.as_ptr());
+            assert_eq!(x.timestamp, y.timestamp);
+        }
+        // Media time advances by one frame per packet (no drops here).
+        assert!(ga
+            .windows(2)
+            .all(|p| p[1].timestamp.wrapping_sub(p[0].timestamp) == 480));
+        let encoded = StreamStats::get(&stats.frames_encoded);
+        assert_eq!(encoded, ga.len() as u64);
+        assert_eq!(StreamStats::get(&stats.packets_sent), 2 * encoded);
+        assert_eq!(StreamStats::get(&stats.packets_dropped), encoded);
+        assert_eq!(stats.encode_time.count(), encoded);
+        drop((ga, gb));
+        assert_eq!(pool.mixes(), 1);
+        pool.retire(&mix);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while pool.mixes() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(pool.mixes(), 0);
+        assert_eq!(StreamStats::get(&stats.active_mixes), 0);
+        pool.shutdown();
+        engine.shutdown();
+    }
+}
