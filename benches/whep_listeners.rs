@@ -229,7 +229,9 @@ fn server_main() {
         // The parent holds our stdin: EOF means it is done (or gone).
         std::thread::spawn(|| {
             let mut s = String::new();
-            while std::io::stdin().read_line(&mut s).map_or(false, |n| n > 0) {}
+            while std::io::stdin().read_line(&mut s).is_ok_and(|n| n > 0) {
+                s.clear();
+            }
             std::process::exit(0);
         });
         drop(axum::serve(listener, app).await);
@@ -290,7 +292,7 @@ fn parent_main() {
         .unwrap_or_else(|_| "1,16,64,128".into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
-        .filter(|&n| n >= 1 && n <= MAX_N)
+        .filter(|n| (1..=MAX_N).contains(n))
         .collect();
     let secs: u64 = std::env::var("MONMIX_BENCH_SECS")
         .ok()
@@ -387,10 +389,16 @@ fn parent_main() {
             let serving = g("engine") + g("encoders") + g("webrtc") + g("other");
             let bare_core = bare_ns as f64 * 100.0 / 1e9; // core fraction per stream
             let per_listener = serving / n as f64;
+            // Normalised by the frames actually encoded, so an overloaded run (frames
+            // dropped) still compares like with like: serving CPU per encoded frame (one
+            // frame = one listener's packet here, every listener has its own mix).
+            let encoded = (s1.values["frames_encoded"] - s0.values["frames_encoded"]) as f64;
+            let per_frame_ratio = serving * dt * 1e9 / encoded.max(1.0) / bare_ns as f64;
             let row = format!(
-                "| {n} | {:.3} % | {:.2}× | {:.0} | {:.2} / {:.2} / {:.2} / {:.2} | {:.2}× | {:.0} kB | {:.2} / {:.2} ms | {:.0} / {} |",
+                "| {n} | {:.3} % | {:.2}× | {:.2}× | {:.0} | {:.2} / {:.2} / {:.2} / {:.2} | {:.2}× | {:.0} kB | {:.2} / {:.2} ms | {:.0} / {} |",
                 per_listener * 100.0,
                 per_listener / bare_core,
+                per_frame_ratio,
                 1.0 / per_listener,
                 g("engine") * 100.0 / n as f64,
                 g("encoders") * 100.0 / n as f64,
@@ -421,8 +429,8 @@ fn parent_main() {
         }
     });
     println!();
-    println!("| listeners | server CPU / listener | ratio vs bare encode | listeners / core | engine / encoders / webrtc / other (% core per listener) | encoder-thread ratio | server RSS | internal latency p50 / p99 | packets/s received / expected |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| listeners | server CPU / listener | ratio vs bare encode (per listener-s) | ratio per encoded frame | listeners / core | engine / encoders / webrtc / other (% core per listener) | encoder-thread ratio | server RSS | internal latency p50 / p99 | packets/s received / expected |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!("{r}");
     }
