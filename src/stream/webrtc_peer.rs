@@ -95,6 +95,23 @@ impl Default for WebrtcConfig {
     }
 }
 
+impl WebrtcConfig {
+    /// The UDP bind list for a server whose HTTP side listens on `http_bind`:
+    /// `stream.public_ip` when set (the address phones reach), else the HTTP address's IP
+    /// (the `webrtc` crate expands a wildcard `0.0.0.0`/`::` into one socket per interface
+    /// address, loopback and link-local excluded), always with ephemeral ports.
+    pub fn for_http_bind(
+        http_bind: std::net::SocketAddr,
+        public_ip: Option<std::net::IpAddr>,
+    ) -> Self {
+        let ip = public_ip.unwrap_or(http_bind.ip());
+        WebrtcConfig {
+            udp_addrs: vec![std::net::SocketAddr::new(ip, 0).to_string()],
+            ..WebrtcConfig::default()
+        }
+    }
+}
+
 /// Makes one `webrtc` peer per listener.
 pub struct WebrtcTransport {
     cfg: WebrtcConfig,
@@ -318,5 +335,28 @@ impl ListenerConn for WebrtcConn {
         self.state_tx.send_replace(ConnState::Closed);
         // Errors here mean "already closed".
         drop(self.pc.close().await);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_addrs_follow_http_bind_or_public_ip() {
+        let http: std::net::SocketAddr = "127.0.0.1:8080".parse().expect("addr");
+        assert_eq!(
+            WebrtcConfig::for_http_bind(http, None).udp_addrs,
+            ["127.0.0.1:0"]
+        );
+        let public = "192.168.1.20".parse().ok();
+        assert_eq!(
+            WebrtcConfig::for_http_bind("0.0.0.0:80".parse().expect("addr"), public).udp_addrs,
+            ["192.168.1.20:0"]
+        );
+        assert_eq!(
+            WebrtcConfig::for_http_bind("[::]:80".parse().expect("addr"), None).udp_addrs,
+            ["[::]:0"]
+        );
     }
 }
