@@ -104,6 +104,7 @@ async fn one_listener_levels_sides_mute_gain_and_solo() {
         .find(|f| f.arrival >= t_pub && (frame_level_l(&f.pcm) - new_db).abs() <= 1.0)
         .expect("the new level never arrived");
     let delay = first_new.arrival - t_pub;
+    eprintln!("gain change heard {delay:?} after publish");
     assert!(
         delay <= Duration::from_millis(100),
         "gain change took {delay:?}"
