@@ -26,6 +26,8 @@ pub struct AppState {
     pub input_stats: Arc<InputStats>,
     pub store: Arc<Store>,
     pub engine: EngineHandle,
+    /// Listener sessions, Opus encoders, packet fan-out.
+    pub stream: crate::stream::StreamService,
     /// WebSocket sessions' shared book-keeping.
     pub hub: Arc<crate::control::session::Hub>,
     /// Cancelled on shutdown; long-lived tasks (WebSocket sessions) listen to it.
@@ -33,6 +35,7 @@ pub struct AppState {
 }
 
 pub fn router(app: Arc<AppState>) -> Router {
+    let whep = crate::stream::whep::router(app.stream.clone(), app.hub.clone());
     Router::new()
         .route("/", get(index))
         .route("/api/status", get(status))
@@ -40,6 +43,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/ws", get(crate::control::ws::handler))
         .with_state(app)
+        .merge(whep)
 }
 
 #[derive(Serialize)]
@@ -188,5 +192,6 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
         "gauge",
         app.store.snapshot().channels_state.len() as u64,
     );
+    out.push_str(&app.stream.render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
