@@ -2,7 +2,6 @@
 //! page, `/ws` and `/whep` here.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -76,7 +75,7 @@ fn status_of(app: &AppState) -> Status<'_> {
             .enumerate()
             .map(|(index, name)| ChannelInfo { index, name })
             .collect(),
-        clients: app.store.snapshot().channels_state.len(),
+        clients: app.store.clients().len(),
     }
 }
 
@@ -110,88 +109,92 @@ fn escape(s: &str) -> String {
 }
 
 async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
+    const COUNTER: &str = "counter";
+    const GAUGE: &str = "gauge";
+    let e = app.engine.stats().snapshot();
+    let i = app.input_stats.snapshot();
+    let p = app.store.persist_stats();
+    let rows: [(&str, &str, &str, u64); 12] = [
+        (
+            "engine_ticks_total",
+            "Engine frames processed.",
+            COUNTER,
+            e.ticks,
+        ),
+        (
+            "engine_underruns_total",
+            "Frames the input did not deliver in time (silence mixed).",
+            COUNTER,
+            e.underruns,
+        ),
+        (
+            "engine_overruns_total",
+            "Input frames skipped to keep latency bounded.",
+            COUNTER,
+            e.overruns,
+        ),
+        (
+            "engine_late_ticks_total",
+            "Ticks that took longer than a frame.",
+            COUNTER,
+            e.late_ticks,
+        ),
+        (
+            "engine_tap_drops_total",
+            "Mix frames dropped because a consumer was behind.",
+            COUNTER,
+            e.tap_drops,
+        ),
+        (
+            "engine_max_tick_ns",
+            "Longest engine tick.",
+            GAUGE,
+            e.max_tick_ns,
+        ),
+        (
+            "input_frames_total",
+            "Frames produced by the input.",
+            COUNTER,
+            i.frames_produced,
+        ),
+        (
+            "input_dropped_total",
+            "Input frames dropped (engine behind).",
+            COUNTER,
+            i.frames_dropped,
+        ),
+        (
+            "input_reconnects_total",
+            "Audio device reopen attempts that succeeded.",
+            COUNTER,
+            i.device_reconnects,
+        ),
+        (
+            "state_writes_total",
+            "Successful state file writes.",
+            COUNTER,
+            p.writes(),
+        ),
+        (
+            "state_write_failures_total",
+            "Failed state file writes (retried).",
+            COUNTER,
+            p.failures(),
+        ),
+        (
+            "clients",
+            "Clients with a stored mix.",
+            GAUGE,
+            app.store.clients().len() as u64,
+        ),
+    ];
     let mut out = String::new();
-    let mut metric = |name: &str, help: &str, kind: &str, value: u64| {
+    for (name, help, kind, value) in rows {
         let _ = writeln!(
             out,
             "# HELP monmix_{name} {help}\n# TYPE monmix_{name} {kind}\nmonmix_{name} {value}"
         );
-    };
-    let e = app.engine.stats();
-    metric(
-        "engine_ticks_total",
-        "Engine frames processed.",
-        "counter",
-        e.ticks.load(Ordering::Relaxed),
-    );
-    metric(
-        "engine_underruns_total",
-        "Frames the input did not deliver in time (silence mixed).",
-        "counter",
-        e.underruns.load(Ordering::Relaxed),
-    );
-    metric(
-        "engine_overruns_total",
-        "Input frames skipped to keep latency bounded.",
-        "counter",
-        e.overruns.load(Ordering::Relaxed),
-    );
-    metric(
-        "engine_late_ticks_total",
-        "Ticks that took longer than a frame.",
-        "counter",
-        e.late_ticks.load(Ordering::Relaxed),
-    );
-    metric(
-        "engine_tap_drops_total",
-        "Mix frames dropped because a consumer was behind.",
-        "counter",
-        e.tap_drops.load(Ordering::Relaxed),
-    );
-    metric(
-        "engine_max_tick_ns",
-        "Longest engine tick.",
-        "gauge",
-        e.max_tick_ns.load(Ordering::Relaxed),
-    );
-    let i = &app.input_stats;
-    metric(
-        "input_frames_total",
-        "Frames produced by the input.",
-        "counter",
-        i.frames_produced.load(Ordering::Relaxed),
-    );
-    metric(
-        "input_dropped_total",
-        "Input frames dropped (engine behind).",
-        "counter",
-        i.frames_dropped.load(Ordering::Relaxed),
-    );
-    metric(
-        "input_reconnects_total",
-        "Audio device reopen attempts that succeeded.",
-        "counter",
-        i.device_reconnects.load(Ordering::Relaxed),
-    );
-    let p = app.store.persist_stats();
-    metric(
-        "state_writes_total",
-        "Successful state file writes.",
-        "counter",
-        p.writes(),
-    );
-    metric(
-        "state_write_failures_total",
-        "Failed state file writes (retried).",
-        "counter",
-        p.failures(),
-    );
-    metric(
-        "clients",
-        "Clients with a stored mix.",
-        "gauge",
-        app.store.snapshot().channels_state.len() as u64,
-    );
+    }
     out.push_str(&app.stream.render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
