@@ -261,7 +261,9 @@ async fn bad_input_is_refused_and_changes_nothing() {
             _ => {}
         }
     }
-    assert!((200..=400).contains(&acks), "acks {acks}");
+    // Burst allowance is 200 tokens, minus what the earlier cases used, plus the refill
+    // (200/s) while the burst was being written.
+    assert!((150..=400).contains(&acks), "acks {acks}");
     assert!(limited >= 1, "no rate_limited error");
     // Still serving.
     a.send(json!({"type":"ping","t":1})).await;
