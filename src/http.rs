@@ -30,6 +30,8 @@ pub struct AppState {
     pub hub: Arc<crate::control::session::Hub>,
     /// Cancelled on shutdown; long-lived tasks (WebSocket sessions) listen to it.
     pub shutdown: CancellationToken,
+    /// OSC counters (branch osc), when OSC is on.
+    pub osc_stats: Option<Arc<crate::control::osc::OscStats>>,
 }
 
 pub fn router(app: Arc<AppState>) -> Router {
@@ -125,5 +127,8 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     metric("state_writes_total", "Successful state file writes.", "counter", p.writes());
     metric("state_write_failures_total", "Failed state file writes (retried).", "counter", p.failures());
     metric("clients", "Clients with a stored mix.", "gauge", app.store.snapshot().channels_state.len() as u64);
+    if let Some(o) = &app.osc_stats {
+        o.render_prometheus(&mut out); // branch osc
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -4,3 +4,4 @@
 pub mod protocol;
 pub mod session;
 pub mod ws;
+pub mod osc; // branch osc
