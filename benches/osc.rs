@@ -20,9 +20,22 @@ fn core(dir: &std::path::Path) -> OscCore {
     for k in 0..16 {
         let id = format!("client-{k}");
         store
-            .apply(Command::new(&id, Op::Register { token_hash: hash_token("t"), name: format!("Player {k}") }))
+            .apply(Command::new(
+                &id,
+                Op::Register {
+                    token_hash: hash_token("t"),
+                    name: format!("Player {k}"),
+                },
+            ))
             .unwrap();
-        store.apply(Command::new(&id, Op::SetChannels { channels: (0..16).collect() })).unwrap();
+        store
+            .apply(Command::new(
+                &id,
+                Op::SetChannels {
+                    channels: (0..16).collect(),
+                },
+            ))
+            .unwrap();
     }
     OscCore::new(
         store,
@@ -39,7 +52,11 @@ fn core(dir: &std::path::Path) -> OscCore {
 }
 
 fn enc(addr: &str, args: Vec<OscType>) -> Vec<u8> {
-    rosc::encoder::encode(&OscPacket::Message(OscMessage { addr: addr.into(), args })).unwrap()
+    rosc::encoder::encode(&OscPacket::Message(OscMessage {
+        addr: addr.into(),
+        args,
+    }))
+    .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -48,10 +65,20 @@ fn bench(c: &mut Criterion) {
     let from: SocketAddr = "192.168.1.50:9001".parse().unwrap();
     // Faders moving: distinct values so every datagram is a real change.
     let sets: Vec<Vec<u8>> = (0..1000)
-        .map(|k| enc(&format!("/mix/{}/ch/{}/fader", k % 16 + 1, k % 16 + 1), vec![OscType::Float((k % 997) as f32 / 1000.0)]))
+        .map(|k| {
+            enc(
+                &format!("/mix/{}/ch/{}/fader", k % 16 + 1, k % 16 + 1),
+                vec![OscType::Float((k % 997) as f32 / 1000.0)],
+            )
+        })
         .collect();
     let by_name: Vec<Vec<u8>> = (0..1000)
-        .map(|k| enc(&format!("/mix/player {}/ch/3/gain", k % 16), vec![OscType::Float((k % 991) as f32 / 1000.0)]))
+        .map(|k| {
+            enc(
+                &format!("/mix/player {}/ch/3/gain", k % 16),
+                vec![OscType::Float((k % 991) as f32 / 1000.0)],
+            )
+        })
         .collect();
     let query = enc("/mix/5/ch/3/gain", vec![]);
     let bad = enc("/mix/1/ch/1/gain", vec![OscType::Float(f32::NAN)]);

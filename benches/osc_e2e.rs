@@ -13,7 +13,11 @@ use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
 fn enc(addr: &str, args: Vec<OscType>) -> Vec<u8> {
-    rosc::encoder::encode(&OscPacket::Message(OscMessage { addr: addr.into(), args })).unwrap()
+    rosc::encoder::encode(&OscPacket::Message(OscMessage {
+        addr: addr.into(),
+        args,
+    }))
+    .unwrap()
 }
 
 async fn next_json<S>(ws: &mut S) -> Value
@@ -38,7 +42,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = Config::default();

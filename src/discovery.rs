@@ -74,7 +74,10 @@ fn ip_allowed(ip: IpAddr, allow: &[String]) -> bool {
         return true;
     }
     if_addrs::get_if_addrs()
-        .map(|list| list.iter().any(|i| i.ip() == ip && allow.iter().any(|a| *a == i.name)))
+        .map(|list| {
+            list.iter()
+                .any(|i| i.ip() == ip && allow.contains(&i.name))
+        })
         .unwrap_or(false)
 }
 
@@ -110,16 +113,29 @@ impl Advertiser {
         let mut infos = Vec::new();
         let txt = ad.txt();
         infos.push((SERVICE_MONMIX, ad.http.port(), txt));
-        infos.push((SERVICE_HTTP, ad.http.port(), vec![("path".to_string(), "/".to_string())]));
+        infos.push((
+            SERVICE_HTTP,
+            ad.http.port(),
+            vec![("path".to_string(), "/".to_string())],
+        ));
         if let Some(o) = ad.osc {
-            infos.push((SERVICE_OSC, o.port(), vec![("name".to_string(), ad.name.clone())]));
+            infos.push((
+                SERVICE_OSC,
+                o.port(),
+                vec![("name".to_string(), ad.name.clone())],
+            ));
         }
         let mut fullnames = Vec::new();
         for (ty, port, props) in infos {
-            let props: Vec<(&str, &str)> = props.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let props: Vec<(&str, &str)> = props
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             let mut info = match specific {
                 Some(ip) => ServiceInfo::new(ty, &ad.name, &host, ip, port, &props[..])?,
-                None => ServiceInfo::new(ty, &ad.name, &host, (), port, &props[..])?.enable_addr_auto(),
+                None => {
+                    ServiceInfo::new(ty, &ad.name, &host, (), port, &props[..])?.enable_addr_auto()
+                }
             };
             if !kinds.is_empty() {
                 info.set_interfaces(kinds.clone());
@@ -147,7 +163,10 @@ impl Advertiser {
             }
         }
         for rx in waits {
-            if tokio::time::timeout_at(deadline, rx.recv_async()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.recv_async())
+                .await
+                .is_err()
+            {
                 warn!("mdns: goodbye not confirmed in time");
             }
         }
@@ -181,7 +200,11 @@ impl Found {
                 IpAddr::V6(v6) => format!("http://[{v6}]:{}/", self.port),
             })
             .collect();
-        v.push(format!("http://{}:{}/", self.host.trim_end_matches('.'), self.port));
+        v.push(format!(
+            "http://{}:{}/",
+            self.host.trim_end_matches('.'),
+            self.port
+        ));
         v
     }
 }
@@ -190,12 +213,19 @@ impl Found {
 #[derive(Debug, Clone)]
 pub enum Seen {
     Resolved(Found),
-    Removed { service_type: String, fullname: String },
+    Removed {
+        service_type: String,
+        fullname: String,
+    },
 }
 
 /// Browses `types` for `timeout`, calling `on` for every resolution and removal; returns
 /// the services still present at the end.
-pub fn browse(types: &[&str], timeout: Duration, mut on: impl FnMut(&Seen)) -> Result<Vec<Found>, DiscoveryError> {
+pub fn browse(
+    types: &[&str],
+    timeout: Duration,
+    mut on: impl FnMut(&Seen),
+) -> Result<Vec<Found>, DiscoveryError> {
     let daemon = ServiceDaemon::new()?;
     let mut rxs = Vec::new();
     for t in types {
@@ -227,7 +257,10 @@ pub fn browse(types: &[&str], timeout: Duration, mut on: impl FnMut(&Seen)) -> R
                     }
                     ServiceEvent::ServiceRemoved(ty, fullname) => {
                         found.remove(&fullname);
-                        on(&Seen::Removed { service_type: ty, fullname });
+                        on(&Seen::Removed {
+                            service_type: ty,
+                            fullname,
+                        });
                     }
                     _ => {}
                 }

@@ -13,14 +13,19 @@ pub mod net;
 pub mod taper;
 
 pub use self::allow::AllowList;
-pub use self::core::{origin_of, parse_address, DropReason, OscCore, OscSettings, OscStats, Out, Route, Target};
+pub use self::core::{
+    origin_of, parse_address, DropReason, OscCore, OscSettings, OscStats, Out, Route, Target,
+};
 pub use self::net::{OscError, OscService};
 
 use std::time::Duration;
 
 impl OscSettings {
     /// Settings from the config file's `[osc]` and `[server]` sections.
-    pub fn from_config(cfg: &crate::config::Config, channels: usize) -> Result<OscSettings, allow::BadNetwork> {
+    pub fn from_config(
+        cfg: &crate::config::Config,
+        channels: usize,
+    ) -> Result<OscSettings, allow::BadNetwork> {
         Ok(OscSettings {
             server_name: cfg.server.name.clone(),
             channels,

@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod fft;
+pub mod netns;
 
 /// A running server process; killed on drop.
 pub struct Server {

@@ -19,7 +19,10 @@ impl AllowList {
             let s = s.as_ref().trim();
             let bad = || BadNetwork(s.to_owned());
             let (addr, len) = match s.split_once('/') {
-                Some((a, l)) => (a.parse::<IpAddr>().map_err(|_| bad())?, Some(l.parse::<u8>().map_err(|_| bad())?)),
+                Some((a, l)) => (
+                    a.parse::<IpAddr>().map_err(|_| bad())?,
+                    Some(l.parse::<u8>().map_err(|_| bad())?),
+                ),
                 None => (s.parse::<IpAddr>().map_err(|_| bad())?, None),
             };
             let max = if addr.is_ipv4() { 32 } else { 128 };
@@ -34,7 +37,10 @@ impl AllowList {
 
     pub fn allows(&self, ip: IpAddr) -> bool {
         let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
             v4 => v4,
         };
         self.nets.iter().any(|&(net, len)| contains(net, len, ip))
@@ -44,11 +50,19 @@ impl AllowList {
 fn contains(net: IpAddr, len: u8, ip: IpAddr) -> bool {
     match (net, ip) {
         (IpAddr::V4(n), IpAddr::V4(i)) => {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
             u32::from(n) & mask == u32::from(i) & mask
         }
         (IpAddr::V6(n), IpAddr::V6(i)) => {
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len))
+            };
             u128::from(n) & mask == u128::from(i) & mask
         }
         _ => false,
@@ -62,10 +76,26 @@ mod tests {
     #[test]
     fn defaults_allow_private_and_deny_public() {
         let a = AllowList::parse(&crate::config::OscConfig::default().allow).unwrap();
-        for ok in ["127.0.0.1", "10.1.2.3", "172.31.0.1", "192.168.1.10", "169.254.3.4", "::1", "fd00::1", "fe80::1", "::ffff:192.168.0.2"] {
+        for ok in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.31.0.1",
+            "192.168.1.10",
+            "169.254.3.4",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:192.168.0.2",
+        ] {
             assert!(a.allows(ok.parse().unwrap()), "{ok}");
         }
-        for no in ["8.8.8.8", "172.32.0.1", "192.169.0.1", "2001:db8::1", "::ffff:8.8.8.8"] {
+        for no in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "192.169.0.1",
+            "2001:db8::1",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(!a.allows(no.parse().unwrap()), "{no}");
         }
     }
@@ -74,7 +104,11 @@ mod tests {
     fn rejects_garbage() {
         assert!(AllowList::parse(&["10.0.0.0/33"]).is_err());
         assert!(AllowList::parse(&["banana"]).is_err());
-        assert!(AllowList::parse(&["10.0.0.1"]).unwrap().allows("10.0.0.1".parse().unwrap()));
-        assert!(AllowList::parse(&["0.0.0.0/0"]).unwrap().allows("1.2.3.4".parse().unwrap()));
+        assert!(AllowList::parse(&["10.0.0.1"])
+            .unwrap()
+            .allows("10.0.0.1".parse().unwrap()));
+        assert!(AllowList::parse(&["0.0.0.0/0"])
+            .unwrap()
+            .allows("1.2.3.4".parse().unwrap()));
     }
 }

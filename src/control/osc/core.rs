@@ -124,17 +124,52 @@ impl OscStats {
         use std::fmt::Write as _;
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let counters: [(&str, &str, u64); 8] = [
-            ("osc_datagrams_total", "OSC datagrams received.", r(&self.datagrams)),
-            ("osc_messages_total", "OSC messages decoded (bundle contents counted one by one).", r(&self.messages)),
-            ("osc_applied_total", "OSC changes applied to the state.", r(&self.applied)),
-            ("osc_queries_total", "OSC queries and dumps answered.", r(&self.queries)),
-            ("osc_sent_total", "OSC datagrams sent (replies, feedback, meters).", r(&self.sent)),
-            ("osc_send_errors_total", "OSC datagrams that could not be sent.", r(&self.send_errors)),
-            ("osc_feedback_total", "OSC feedback messages queued to subscribers.", r(&self.feedback)),
-            ("osc_events_lagged_total", "Store events the OSC service missed (it fell behind).", r(&self.events_lagged)),
+            (
+                "osc_datagrams_total",
+                "OSC datagrams received.",
+                r(&self.datagrams),
+            ),
+            (
+                "osc_messages_total",
+                "OSC messages decoded (bundle contents counted one by one).",
+                r(&self.messages),
+            ),
+            (
+                "osc_applied_total",
+                "OSC changes applied to the state.",
+                r(&self.applied),
+            ),
+            (
+                "osc_queries_total",
+                "OSC queries and dumps answered.",
+                r(&self.queries),
+            ),
+            (
+                "osc_sent_total",
+                "OSC datagrams sent (replies, feedback, meters).",
+                r(&self.sent),
+            ),
+            (
+                "osc_send_errors_total",
+                "OSC datagrams that could not be sent.",
+                r(&self.send_errors),
+            ),
+            (
+                "osc_feedback_total",
+                "OSC feedback messages queued to subscribers.",
+                r(&self.feedback),
+            ),
+            (
+                "osc_events_lagged_total",
+                "Store events the OSC service missed (it fell behind).",
+                r(&self.events_lagged),
+            ),
         ];
         for (name, help, v) in counters {
-            let _ = writeln!(out, "# HELP monmix_{name} {help}\n# TYPE monmix_{name} counter\nmonmix_{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP monmix_{name} {help}\n# TYPE monmix_{name} counter\nmonmix_{name} {v}"
+            );
         }
         let _ = writeln!(
             out,
@@ -146,7 +181,12 @@ impl OscStats {
             "# HELP monmix_osc_dropped_total OSC datagrams or messages dropped, by reason.\n# TYPE monmix_osc_dropped_total counter"
         );
         for d in DropReason::ALL {
-            let _ = writeln!(out, "monmix_osc_dropped_total{{reason=\"{}\"}} {}", d.as_str(), self.dropped(d));
+            let _ = writeln!(
+                out,
+                "monmix_osc_dropped_total{{reason=\"{}\"}} {}",
+                d.as_str(),
+                self.dropped(d)
+            );
         }
     }
 }
@@ -195,7 +235,10 @@ pub enum Route<'a> {
     Subscribe,
     Unsubscribe,
     /// `/mix/{m}/...` (or a TouchOSC alias, with `m` = `osc.touchosc_mix`).
-    Mix { m: &'a str, target: Target },
+    Mix {
+        m: &'a str,
+        target: Target,
+    },
 }
 
 /// 1-based channel number -> 0-based; `None` for 0 or garbage.
@@ -224,7 +267,10 @@ pub fn parse_address<'a>(addr: &'a str, touchosc_mix: &'a str) -> Option<Route<'
             } else {
                 return None;
             };
-            Some(Route::Mix { m: touchosc_mix, target })
+            Some(Route::Mix {
+                m: touchosc_mix,
+                target,
+            })
         }
         ("mix", [m, tail @ ..]) if !m.is_empty() => {
             let target = match tail {
@@ -365,7 +411,11 @@ fn value_of(t: Target, m: &MixState) -> Vec<OscType> {
         Target::On(c) => vec![i(m.subscribed(c))],
         Target::MasterFader => vec![f(taper::gain_to_fader(m.master_gain))],
         Target::MasterGain => vec![f(m.master_gain)],
-        Target::PresetLoad => m.presets.keys().map(|k| OscType::String(k.clone())).collect(),
+        Target::PresetLoad => m
+            .presets
+            .keys()
+            .map(|k| OscType::String(k.clone()))
+            .collect(),
         Target::Dump => Vec::new(),
     }
 }
@@ -427,7 +477,12 @@ impl OscCore {
     }
 
     fn refresh_roster(&mut self) {
-        self.roster = self.store.clients().into_iter().map(|c| (c.id, c.name)).collect();
+        self.roster = self
+            .store
+            .clients()
+            .into_iter()
+            .map(|c| (c.id, c.name))
+            .collect();
         self.roster_dirty = false;
     }
 
@@ -441,7 +496,9 @@ impl OscCore {
         }
         self.roster
             .iter()
-            .find(|(_, name)| name.eq_ignore_ascii_case(m) || name.to_lowercase() == m.to_lowercase())
+            .find(|(_, name)| {
+                name.eq_ignore_ascii_case(m) || name.to_lowercase() == m.to_lowercase()
+            })
             .map(|(id, _)| id.clone())
     }
 
@@ -484,7 +541,13 @@ impl OscCore {
     }
 
     /// Handles one received datagram; replies are appended to `out`.
-    pub fn handle_datagram(&mut self, now: Instant, data: &[u8], from: SocketAddr, out: &mut Vec<Out>) {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        data: &[u8],
+        from: SocketAddr,
+        out: &mut Vec<Out>,
+    ) {
         OscStats::bump(&self.stats.datagrams);
         if !self.cfg.allow.allows(from.ip()) {
             return self.drop_note(now, from, DropReason::Denied, "source not in osc.allow");
@@ -519,7 +582,13 @@ impl OscCore {
         }
     }
 
-    fn message(&mut self, now: Instant, m: &OscMessage, from: SocketAddr, out: &mut Vec<Out>) -> Result<(), DropReason> {
+    fn message(
+        &mut self,
+        now: Instant,
+        m: &OscMessage,
+        from: SocketAddr,
+        out: &mut Vec<Out>,
+    ) -> Result<(), DropReason> {
         let touchosc = self.cfg.touchosc_mix.clone();
         let route = parse_address(&m.addr, &touchosc).ok_or(DropReason::UnknownAddress)?;
         let to = self.reply_addr(from);
@@ -546,7 +615,9 @@ impl OscCore {
             Route::Subscribe => self.subscribe(now, &m.args, from, out),
             Route::Unsubscribe => {
                 self.subs.remove(&from);
-                self.stats.subscribers.store(self.subs.len() as u64, Ordering::Relaxed);
+                self.stats
+                    .subscribers
+                    .store(self.subs.len() as u64, Ordering::Relaxed);
                 Ok(())
             }
             Route::Mix { m: spec, target } => {
@@ -594,7 +665,13 @@ impl OscCore {
         }
     }
 
-    fn subscribe(&mut self, now: Instant, args: &[OscType], from: SocketAddr, out: &mut Vec<Out>) -> Result<(), DropReason> {
+    fn subscribe(
+        &mut self,
+        now: Instant,
+        args: &[OscType],
+        from: SocketAddr,
+        out: &mut Vec<Out>,
+    ) -> Result<(), DropReason> {
         self.expire(now);
         let mix = match args {
             [] => None,
@@ -629,7 +706,9 @@ impl OscCore {
                 true
             }
         };
-        self.stats.subscribers.store(self.subs.len() as u64, Ordering::Relaxed);
+        self.stats
+            .subscribers
+            .store(self.subs.len() as u64, Ordering::Relaxed);
         let to = self.reply_addr(from);
         out.push(Out {
             to,
@@ -653,16 +732,27 @@ impl OscCore {
         let before = self.subs.len();
         self.subs.retain(|_, s| s.until > now);
         if self.subs.len() != before {
-            self.stats.subscribers.store(self.subs.len() as u64, Ordering::Relaxed);
+            self.stats
+                .subscribers
+                .store(self.subs.len() as u64, Ordering::Relaxed);
         }
     }
 
     /// Every value of a mix as messages under `/mix/{m}/...` (plus the TouchOSC aliases).
     fn dump(&self, m: &str, mix: &MixState, alias: bool) -> Vec<OscMessage> {
         let mut v = Vec::with_capacity(4 + self.cfg.channels * 8);
-        v.push(msg(format!("/mix/{m}/name"), vec![OscType::String(mix.name.clone())]));
-        v.push(msg(format!("/mix/{m}/master/gain"), vec![f(mix.master_gain)]));
-        v.push(msg(format!("/mix/{m}/master/fader"), vec![f(taper::gain_to_fader(mix.master_gain))]));
+        v.push(msg(
+            format!("/mix/{m}/name"),
+            vec![OscType::String(mix.name.clone())],
+        ));
+        v.push(msg(
+            format!("/mix/{m}/master/gain"),
+            vec![f(mix.master_gain)],
+        ));
+        v.push(msg(
+            format!("/mix/{m}/master/fader"),
+            vec![f(taper::gain_to_fader(mix.master_gain))],
+        ));
         for c in 0..self.cfg.channels as u32 {
             let n = c + 1;
             for (what, t) in [
@@ -688,7 +778,10 @@ impl OscCore {
     pub fn on_event(&mut self, now: Instant, ev: &Event, out: &mut Vec<Out>) {
         if matches!(
             ev.change,
-            Change::ClientAdded { .. } | Change::ClientRemoved | Change::OrderChanged { .. } | Change::Renamed { .. }
+            Change::ClientAdded { .. }
+                | Change::ClientRemoved
+                | Change::OrderChanged { .. }
+                | Change::Renamed { .. }
         ) {
             self.roster_dirty = true;
         }
@@ -716,31 +809,55 @@ impl OscCore {
             Change::Gain { channel, gain } => {
                 let n = channel + 1;
                 msgs.push(msg(format!("/mix/{p}/ch/{n}/gain"), vec![f(*gain)]));
-                msgs.push(msg(format!("/mix/{p}/ch/{n}/fader"), vec![f(taper::gain_to_fader(*gain))]));
+                msgs.push(msg(
+                    format!("/mix/{p}/ch/{n}/fader"),
+                    vec![f(taper::gain_to_fader(*gain))],
+                ));
                 msgs.push(msg(format!("/mix/{p}/ch/{n}/db"), vec![f(db_of(*gain))]));
                 if alias {
-                    msgs.push(msg(format!("/1/fader{n}"), vec![f(taper::gain_to_fader(*gain))]));
+                    msgs.push(msg(
+                        format!("/1/fader{n}"),
+                        vec![f(taper::gain_to_fader(*gain))],
+                    ));
                 }
             }
-            Change::Pan { channel, pan } => msgs.push(msg(format!("/mix/{p}/ch/{}/pan", channel + 1), vec![f(*pan)])),
+            Change::Pan { channel, pan } => msgs.push(msg(
+                format!("/mix/{p}/ch/{}/pan", channel + 1),
+                vec![f(*pan)],
+            )),
             Change::Mute { channel, muted } => {
-                msgs.push(msg(format!("/mix/{p}/ch/{}/mute", channel + 1), vec![i(*muted)]));
+                msgs.push(msg(
+                    format!("/mix/{p}/ch/{}/mute", channel + 1),
+                    vec![i(*muted)],
+                ));
                 if alias {
                     msgs.push(msg(format!("/1/toggle{}", channel + 1), vec![i(*muted)]));
                 }
             }
-            Change::Solo { channel, soloed } => msgs.push(msg(format!("/mix/{p}/ch/{}/solo", channel + 1), vec![i(*soloed)])),
+            Change::Solo { channel, soloed } => msgs.push(msg(
+                format!("/mix/{p}/ch/{}/solo", channel + 1),
+                vec![i(*soloed)],
+            )),
             Change::Master { gain } => {
                 msgs.push(msg(format!("/mix/{p}/master/gain"), vec![f(*gain)]));
-                msgs.push(msg(format!("/mix/{p}/master/fader"), vec![f(taper::gain_to_fader(*gain))]));
+                msgs.push(msg(
+                    format!("/mix/{p}/master/fader"),
+                    vec![f(taper::gain_to_fader(*gain))],
+                ));
             }
             Change::Channels { channels } => {
                 for c in 0..self.cfg.channels as u32 {
-                    msgs.push(msg(format!("/mix/{p}/ch/{}/on", c + 1), vec![i(channels.contains(&c))]));
+                    msgs.push(msg(
+                        format!("/mix/{p}/ch/{}/on", c + 1),
+                        vec![i(channels.contains(&c))],
+                    ));
                 }
             }
             Change::MixReplaced { mix } => msgs = self.dump(&p.to_string(), mix, alias),
-            Change::Renamed { name } => msgs.push(msg(format!("/mix/{p}/name"), vec![OscType::String(name.clone())])),
+            Change::Renamed { name } => msgs.push(msg(
+                format!("/mix/{p}/name"),
+                vec![OscType::String(name.clone())],
+            )),
             _ => {}
         }
         for to in targets {
@@ -785,7 +902,10 @@ impl OscCore {
         for s in self.subs.values() {
             for (id, m) in &per_mix {
                 if s.mix.as_ref().is_none_or(|x| x == id) {
-                    out.push(Out { to: s.reply_to, msg: m.clone() });
+                    out.push(Out {
+                        to: s.reply_to,
+                        msg: m.clone(),
+                    });
                 }
             }
             out.push(Out {
@@ -798,7 +918,13 @@ impl OscCore {
 
 fn target_channel(t: Target) -> Option<u32> {
     match t {
-        Target::Gain(c) | Target::Fader(c) | Target::Db(c) | Target::Pan(c) | Target::Mute(c) | Target::Solo(c) | Target::On(c) => Some(c),
+        Target::Gain(c)
+        | Target::Fader(c)
+        | Target::Db(c)
+        | Target::Pan(c)
+        | Target::Mute(c)
+        | Target::Solo(c)
+        | Target::On(c) => Some(c),
         _ => None,
     }
 }
@@ -806,34 +932,59 @@ fn target_channel(t: Target) -> Option<u32> {
 /// A set message -> store op. Ranges the store does not know (fader position) are checked here.
 pub fn to_op(t: Target, args: &[OscType]) -> Result<Op, DropReason> {
     Ok(match t {
-        Target::Gain(channel) => Op::SetGain { channel, gain: num(args)? },
+        Target::Gain(channel) => Op::SetGain {
+            channel,
+            gain: num(args)?,
+        },
         Target::Fader(channel) => {
             let p = num(args)?;
             if !(0.0..=1.0).contains(&p) {
                 return Err(DropReason::OutOfRange);
             }
-            Op::SetGain { channel, gain: taper::fader_to_gain(p) }
+            Op::SetGain {
+                channel,
+                gain: taper::fader_to_gain(p),
+            }
         }
         Target::Db(channel) => {
             let db = num(args)?;
             if db > 20.0 * 2f64.log10() + 1e-9 {
                 return Err(DropReason::OutOfRange);
             }
-            Op::SetGain { channel, gain: taper::db_to_gain(db).min(2.0) }
+            Op::SetGain {
+                channel,
+                gain: taper::db_to_gain(db).min(2.0),
+            }
         }
-        Target::Pan(channel) => Op::SetPan { channel, pan: num(args)? },
-        Target::Mute(channel) => Op::SetMute { channel, muted: boolish(args)? },
-        Target::Solo(channel) => Op::SetSolo { channel, soloed: boolish(args)? },
-        Target::On(channel) => Op::SetOn { channel, on: boolish(args)? },
+        Target::Pan(channel) => Op::SetPan {
+            channel,
+            pan: num(args)?,
+        },
+        Target::Mute(channel) => Op::SetMute {
+            channel,
+            muted: boolish(args)?,
+        },
+        Target::Solo(channel) => Op::SetSolo {
+            channel,
+            soloed: boolish(args)?,
+        },
+        Target::On(channel) => Op::SetOn {
+            channel,
+            on: boolish(args)?,
+        },
         Target::MasterFader => {
             let p = num(args)?;
             if !(0.0..=1.0).contains(&p) {
                 return Err(DropReason::OutOfRange);
             }
-            Op::SetMaster { gain: taper::fader_to_gain(p) }
+            Op::SetMaster {
+                gain: taper::fader_to_gain(p),
+            }
         }
         Target::MasterGain => Op::SetMaster { gain: num(args)? },
-        Target::PresetLoad => Op::LoadPreset { name: text(args)?.to_owned() },
+        Target::PresetLoad => Op::LoadPreset {
+            name: text(args)?.to_owned(),
+        },
         Target::Dump => return Err(DropReason::BadType),
     })
 }

@@ -45,7 +45,9 @@ impl OscService {
         let sock = UdpSocket::bind(addr)
             .await
             .map_err(|source| OscError::Bind { addr, source })?;
-        let local_addr = sock.local_addr().map_err(|source| OscError::Bind { addr, source })?;
+        let local_addr = sock
+            .local_addr()
+            .map_err(|source| OscError::Bind { addr, source })?;
         let stats = core.stats().clone();
         let mut events = core_events(&core);
         let period = if meter_hz > 0.0 {
@@ -79,20 +81,29 @@ impl OscService {
                 }
                 for o in out.drain(..) {
                     enc.clear();
-                    let sent = match rosc::encoder::encode_into(&OscPacket::Message(o.msg), &mut enc) {
-                        Ok(_) => sock.send_to(&enc, o.to).await.is_ok(),
-                        Err(e) => {
-                            warn!("osc encode: {e}");
-                            false
-                        }
+                    let sent =
+                        match rosc::encoder::encode_into(&OscPacket::Message(o.msg), &mut enc) {
+                            Ok(_) => sock.send_to(&enc, o.to).await.is_ok(),
+                            Err(e) => {
+                                warn!("osc encode: {e}");
+                                false
+                            }
+                        };
+                    let c = if sent {
+                        &core.stats().sent
+                    } else {
+                        &core.stats().send_errors
                     };
-                    let c = if sent { &core.stats().sent } else { &core.stats().send_errors };
                     c.fetch_add(1, Ordering::Relaxed);
                 }
             }
             info!("osc stopped");
         });
-        Ok(OscService { local_addr, stats, task })
+        Ok(OscService {
+            local_addr,
+            stats,
+            task,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -14,7 +14,13 @@
 //! | 0.00     | −inf    | 0             |
 
 /// (position, dB) break points, ascending.
-const POINTS: [(f64, f64); 5] = [(0.05, -60.0), (0.25, -30.0), (0.5, -10.0), (0.75, 0.0), (1.0, 6.0)];
+const POINTS: [(f64, f64); 5] = [
+    (0.05, -60.0),
+    (0.25, -30.0),
+    (0.5, -10.0),
+    (0.75, 0.0),
+    (1.0, 6.0),
+];
 
 /// Linear gain of -60 dB, the bottom of the dB part of the taper.
 const FLOOR_GAIN: f64 = 0.001;
