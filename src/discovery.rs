@@ -23,6 +23,10 @@ pub enum DiscoveryError {
     Mdns(#[from] mdns_sd::Error),
     #[error("mDNS: {0}")]
     Invalid(String),
+    /// HTTP listens on a loopback address: nobody on the LAN could connect, so nothing is
+    /// announced (and no multicast socket is opened on any interface).
+    #[error("mDNS off: the HTTP listener {0} is on loopback only")]
+    LoopbackOnly(SocketAddr),
 }
 
 /// What to announce.
@@ -90,8 +94,12 @@ pub struct Advertiser {
 impl Advertiser {
     /// Starts announcing. When `http` is bound to one address only that address is
     /// announced (and only on its interface); otherwise every address of the allowed
-    /// interfaces, kept up to date as interfaces change.
+    /// interfaces, kept up to date as interfaces change. A loopback `http` announces
+    /// nothing ([`DiscoveryError::LoopbackOnly`]).
     pub fn start(ad: &Advert) -> Result<Advertiser, DiscoveryError> {
+        if ad.http.ip().is_loopback() {
+            return Err(DiscoveryError::LoopbackOnly(ad.http));
+        }
         let specific = (!ad.http.ip().is_unspecified()).then(|| ad.http.ip());
         if let Some(ip) = specific {
             if !ip_allowed(ip, &ad.interfaces) {

@@ -29,9 +29,9 @@ fn discover_finds_the_three_services_and_goodbye_removes_them() {
             "--config",
             cfg.to_str().unwrap(),
             "--http",
-            "127.0.0.1:0",
+            "0.0.0.0:0",
             "--osc",
-            "127.0.0.1:0",
+            "0.0.0.0:0",
             "--state",
             state.to_str().unwrap(),
         ],
@@ -68,6 +68,7 @@ fn discover_finds_the_three_services_and_goodbye_removes_them() {
         .unwrap_or_else(|| panic!("_monmix._tcp not found: {seen:?}"));
     for want in [
         format!("http://127.0.0.1:{http_port}/"),
+        "host=monmix-test.local.".into(),
         format!("http://monmix-test.local:{http_port}/"),
         format!("port={http_port}"),
         "ws=/ws".into(),
@@ -109,29 +110,19 @@ fn discover_finds_the_three_services_and_goodbye_removes_them() {
 }
 
 #[test]
-fn no_mdns_announces_nothing_and_discover_says_so() {
+fn no_mdns_or_a_loopback_listener_announces_nothing() {
     let Some(ns) = Netns::create("nomdns") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.json");
-    let (_server, _rx, _http, _osc) = serve(
-        &ns,
-        &[
-            "--no-mdns",
-            "--http",
-            "127.0.0.1:0",
-            "--osc",
-            "127.0.0.1:0",
-            "--state",
-            state.to_str().unwrap(),
-        ],
-    );
+    let s1 = dir.path().join("a.json");
+    let s2 = dir.path().join("b.json");
+    let any = ["--http", "0.0.0.0:0", "--osc", "0.0.0.0:0"];
+    let (_a, _rx, _, _) = serve(&ns, &[&["--no-mdns", "--state", s1.to_str().unwrap()], &any[..]].concat());
+    let lo = ["--http", "127.0.0.1:0", "--osc", "127.0.0.1:0"];
+    let (_b, _rx2, _, _) = serve(&ns, &[&["--state", s2.to_str().unwrap()], &lo[..]].concat());
     let t = Instant::now();
-    let out = ns.output(
-        env!("CARGO_BIN_EXE_monmix"),
-        &["discover", "--timeout", "2"],
-    );
+    let out = ns.output(env!("CARGO_BIN_EXE_monmix"), &["discover", "--timeout", "2"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("no monmix server found"), "{text}");
