@@ -78,10 +78,7 @@ fn ip_allowed(ip: IpAddr, allow: &[String]) -> bool {
         return true;
     }
     if_addrs::get_if_addrs()
-        .map(|list| {
-            list.iter()
-                .any(|i| i.ip() == ip && allow.contains(&i.name))
-        })
+        .map(|list| list.iter().any(|i| i.ip() == ip && allow.contains(&i.name)))
         .unwrap_or(false)
 }
 

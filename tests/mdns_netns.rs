@@ -118,11 +118,17 @@ fn no_mdns_or_a_loopback_listener_announces_nothing() {
     let s1 = dir.path().join("a.json");
     let s2 = dir.path().join("b.json");
     let any = ["--http", "0.0.0.0:0", "--osc", "0.0.0.0:0"];
-    let (_a, _rx, _, _) = serve(&ns, &[&["--no-mdns", "--state", s1.to_str().unwrap()], &any[..]].concat());
+    let (_a, _rx, _, _) = serve(
+        &ns,
+        &[&["--no-mdns", "--state", s1.to_str().unwrap()], &any[..]].concat(),
+    );
     let lo = ["--http", "127.0.0.1:0", "--osc", "127.0.0.1:0"];
     let (_b, _rx2, _, _) = serve(&ns, &[&["--state", s2.to_str().unwrap()], &lo[..]].concat());
     let t = Instant::now();
-    let out = ns.output(env!("CARGO_BIN_EXE_monmix"), &["discover", "--timeout", "2"]);
+    let out = ns.output(
+        env!("CARGO_BIN_EXE_monmix"),
+        &["discover", "--timeout", "2"],
+    );
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("no monmix server found"), "{text}");
