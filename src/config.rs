@@ -300,7 +300,10 @@ impl Config {
             )));
         }
         if !(0.0..=100.0).contains(&self.osc.meter_hz) {
-            return Err(ConfigError::Invalid(format!("osc.meter_hz = {} (0..=100)", self.osc.meter_hz)));
+            return Err(ConfigError::Invalid(format!(
+                "osc.meter_hz = {} (0..=100)",
+                self.osc.meter_hz
+            )));
         }
         if let Err(e) = crate::control::osc::AllowList::parse(&self.osc.allow) {
             return Err(ConfigError::Invalid(format!("osc.allow: {e}")));

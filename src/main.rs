@@ -174,7 +174,10 @@ fn discover(timeout: f64, services: Vec<String>, events: bool) -> Result<()> {
         services
             .into_iter()
             .map(|s| {
-                let s = s.trim_end_matches('.').trim_end_matches(".local").to_string();
+                let s = s
+                    .trim_end_matches('.')
+                    .trim_end_matches(".local")
+                    .to_string();
                 format!("{s}.local.")
             })
             .collect()
@@ -191,15 +194,18 @@ fn discover(timeout: f64, services: Vec<String>, events: bool) -> Result<()> {
             txt.join(" ")
         )
     };
-    let found = monmix::discovery::browse(&refs, std::time::Duration::from_secs_f64(timeout), |seen| {
-        if events {
-            match seen {
-                monmix::discovery::Seen::Resolved(f) => println!("resolved\t{}", line(f)),
-                monmix::discovery::Seen::Removed { fullname, .. } => println!("removed\t{fullname}"),
+    let found =
+        monmix::discovery::browse(&refs, std::time::Duration::from_secs_f64(timeout), |seen| {
+            if events {
+                match seen {
+                    monmix::discovery::Seen::Resolved(f) => println!("resolved\t{}", line(f)),
+                    monmix::discovery::Seen::Removed { fullname, .. } => {
+                        println!("removed\t{fullname}")
+                    }
+                }
+                let _ = std::io::stdout().flush();
             }
-            let _ = std::io::stdout().flush();
-        }
-    })?;
+        })?;
     if !events {
         if found.is_empty() {
             println!("no monmix server found in {timeout} s");
@@ -245,7 +251,11 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::Devices => devices(),
-        Cmd::Discover { timeout, services, events } => discover(timeout, services, events),
+        Cmd::Discover {
+            timeout,
+            services,
+            events,
+        } => discover(timeout, services, events),
         Cmd::State { cmd, config, state } => state_cmd(cmd, config, state),
     };
     match result {
