@@ -29,7 +29,7 @@ pub const FRAME_MS_ALLOWED: [f32; 4] = [2.5, 5.0, 10.0, 20.0];
 /// Most input channels a mix can address (a 64-channel console is the largest we plan for).
 pub const MAX_CHANNELS: usize = 64;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -84,7 +84,7 @@ pub struct StateConfig {
     pub max_clients: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
     /// PIN that grants the engineer role; empty = no PIN login.
@@ -200,30 +200,6 @@ impl Default for StateConfig {
             path: PathBuf::from("state.json"),
             debounce_ms: 30,
             max_clients: 128,
-        }
-    }
-}
-
-impl Default for SecurityConfig {
-    fn default() -> Self {
-        SecurityConfig {
-            admin_pin: String::new(),
-            engineer_tokens: Vec::new(),
-            allowed_origins: Vec::new(),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            audio: AudioConfig::default(),
-            engine: EngineConfig::default(),
-            state: StateConfig::default(),
-            security: SecurityConfig::default(),
-            osc: OscConfig::default(),
-            mdns: MdnsConfig::default(),
         }
     }
 }
