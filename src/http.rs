@@ -26,6 +26,8 @@ pub struct AppState {
     pub input_stats: Arc<InputStats>,
     pub store: Arc<Store>,
     pub engine: EngineHandle,
+    /// Listener sessions, Opus encoders, packet fan-out.
+    pub stream: crate::stream::StreamService,
     /// WebSocket sessions' shared book-keeping.
     pub hub: Arc<crate::control::session::Hub>,
     /// Cancelled on shutdown; long-lived tasks (WebSocket sessions) listen to it.
@@ -35,6 +37,7 @@ pub struct AppState {
 }
 
 pub fn router(app: Arc<AppState>) -> Router {
+    let whep = crate::stream::whep::router(app.stream.clone(), app.hub.clone());
     Router::new()
         .route("/", get(index))
         .route("/api/status", get(status))
@@ -42,6 +45,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/ws", get(crate::control::ws::handler))
         .with_state(app)
+        .merge(whep)
 }
 
 #[derive(Serialize)]
@@ -193,5 +197,6 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     if let Some(o) = &app.osc_stats {
         o.render_prometheus(&mut out); // branch osc
     }
+    out.push_str(&app.stream.render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
