@@ -29,7 +29,7 @@ pub const FRAME_MS_ALLOWED: [f32; 4] = [2.5, 5.0, 10.0, 20.0];
 /// Most input channels a mix can address (a 64-channel console is the largest we plan for).
 pub const MAX_CHANNELS: usize = 64;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -37,6 +37,9 @@ pub struct Config {
     pub engine: EngineConfig,
     pub state: StateConfig,
     pub security: SecurityConfig,
+    // --- osc/mdns (branch osc) ---
+    pub osc: OscConfig,
+    pub mdns: MdnsConfig,
     pub stream: StreamConfig,
 }
 
@@ -82,7 +85,7 @@ pub struct StateConfig {
     pub max_clients: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
     /// PIN that grants the engineer role; empty = no PIN login.
@@ -92,6 +95,78 @@ pub struct SecurityConfig {
     /// Extra Origins allowed on the WebSocket besides the page's own Host.
     pub allowed_origins: Vec<String>,
 }
+
+// --- osc/mdns (branch osc) ---
+/// `[osc]`: the UDP control surface (protocol/osc.md). The listen address is `server.osc`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OscConfig {
+    /// Serve OSC at all.
+    pub enabled: bool,
+    /// Send replies and feedback to this UDP port of the sender's address; 0 = to the
+    /// port the message came from.
+    pub reply_port: u16,
+    /// How long a `/subscribe` lasts, in seconds (surfaces renew every few seconds).
+    pub lease_secs: f64,
+    /// The mix the TouchOSC aliases `/1/fader{n}` and `/1/toggle{n}` address: a 1-based
+    /// position in the client order, a client name or a client id.
+    pub touchosc_mix: String,
+    /// Source networks allowed to send OSC (CIDR). Others are dropped and counted.
+    pub allow: Vec<String>,
+    /// Meter feedback rate to subscribers, per second (0 = no meters).
+    pub meter_hz: f64,
+    /// Most subscribed surfaces at once.
+    pub max_subscribers: usize,
+}
+
+/// `[mdns]`: announcing the server on the LAN.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MdnsConfig {
+    /// Advertise `_monmix._tcp`, `_http._tcp` and `_osc._udp` (`--no-mdns` turns it off).
+    pub enabled: bool,
+    /// Host name announced, without `.local.` (`monmix` -> `monmix.local.`).
+    pub host_name: String,
+    /// Interfaces to announce on, by name (`eth0`) or address; empty = every interface.
+    pub interfaces: Vec<String>,
+}
+
+impl Default for OscConfig {
+    fn default() -> Self {
+        OscConfig {
+            enabled: true,
+            reply_port: 0,
+            lease_secs: 10.0,
+            touchosc_mix: "1".into(),
+            allow: [
+                "127.0.0.0/8",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "169.254.0.0/16",
+                "::1/128",
+                "fc00::/7",
+                "fe80::/10",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            meter_hz: 20.0,
+            max_subscribers: 64,
+        }
+    }
+}
+
+impl Default for MdnsConfig {
+    fn default() -> Self {
+        MdnsConfig {
+            enabled: true,
+            host_name: "monmix".into(),
+            interfaces: Vec::new(),
+        }
+    }
+}
+// --- end osc/mdns ---
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -151,29 +226,6 @@ impl Default for StateConfig {
             path: PathBuf::from("state.json"),
             debounce_ms: 30,
             max_clients: 128,
-        }
-    }
-}
-
-impl Default for SecurityConfig {
-    fn default() -> Self {
-        SecurityConfig {
-            admin_pin: String::new(),
-            engineer_tokens: Vec::new(),
-            allowed_origins: Vec::new(),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            audio: AudioConfig::default(),
-            engine: EngineConfig::default(),
-            state: StateConfig::default(),
-            security: SecurityConfig::default(),
-            stream: StreamConfig::default(),
         }
     }
 }
@@ -242,6 +294,29 @@ impl Config {
                 "channel name {n:?} is longer than 32 characters"
             )));
         }
+        // --- osc/mdns (branch osc) ---
+        if !(self.osc.lease_secs > 0.0 && self.osc.lease_secs <= 3600.0) {
+            return Err(ConfigError::Invalid(format!(
+                "osc.lease_secs = {} (0 < x <= 3600)",
+                self.osc.lease_secs
+            )));
+        }
+        if !(0.0..=100.0).contains(&self.osc.meter_hz) {
+            return Err(ConfigError::Invalid(format!(
+                "osc.meter_hz = {} (0..=100)",
+                self.osc.meter_hz
+            )));
+        }
+        if let Err(e) = crate::control::osc::AllowList::parse(&self.osc.allow) {
+            return Err(ConfigError::Invalid(format!("osc.allow: {e}")));
+        }
+        if self.mdns.host_name.is_empty() || self.mdns.host_name.contains('.') {
+            return Err(ConfigError::Invalid(format!(
+                "mdns.host_name = {:?} (one label, no dots)",
+                self.mdns.host_name
+            )));
+        }
+        // --- end osc/mdns ---
         Ok(())
     }
 

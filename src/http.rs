@@ -31,6 +31,8 @@ pub struct AppState {
     pub hub: Arc<crate::control::session::Hub>,
     /// Cancelled on shutdown; long-lived tasks (WebSocket sessions) listen to it.
     pub shutdown: CancellationToken,
+    /// OSC counters (branch osc), when OSC is on.
+    pub osc_stats: Option<Arc<crate::control::osc::OscStats>>,
 }
 
 pub fn router(app: Arc<AppState>) -> Router {
@@ -194,6 +196,9 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
             out,
             "# HELP monmix_{name} {help}\n# TYPE monmix_{name} {kind}\nmonmix_{name} {value}"
         );
+    }
+    if let Some(o) = &app.osc_stats {
+        o.render_prometheus(&mut out);
     }
     out.push_str(&app.stream.render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)

@@ -14,6 +14,7 @@
 pub mod audio;
 pub mod config;
 pub mod control;
+pub mod discovery; // branch osc
 pub mod engine;
 pub mod frames;
 pub mod http;

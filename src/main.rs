@@ -27,6 +27,18 @@ enum Cmd {
     /// List audio input devices with their channel counts and sample rates.
     Devices,
     /// Inspect or import the stored client mixes.
+    /// List monmix servers announced on the LAN (mDNS), then exit.
+    Discover {
+        /// Seconds to listen.
+        #[arg(long, default_value_t = 3.0)]
+        timeout: f64,
+        /// Service type to browse (repeatable); default _monmix._tcp.
+        #[arg(long = "service")]
+        services: Vec<String>,
+        /// Print each service as it is resolved or removed, as it happens.
+        #[arg(long)]
+        events: bool,
+    },
     State {
         #[command(subcommand)]
         cmd: StateCmd,
@@ -65,6 +77,9 @@ struct ServeArgs {
     /// Do not print the join QR code.
     #[arg(long)]
     no_qr: bool,
+    /// Do not announce the server on the LAN (mDNS).
+    #[arg(long)]
+    no_mdns: bool,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +117,9 @@ fn serve(args: ServeArgs) -> Result<()> {
     if let Some(v) = args.frame_ms {
         cfg.audio.frame_ms = v;
     }
+    if args.no_mdns {
+        cfg.mdns.enabled = false;
+    }
     cfg.validate()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,6 +129,9 @@ fn serve(args: ServeArgs) -> Result<()> {
         let server = monmix::server::Server::start(cfg).await?;
         let url = server.join_url();
         println!("monmix listening on http://{}/", server.http_addr());
+        if let Some(osc) = server.osc_addr() {
+            println!("monmix osc on udp://{osc}");
+        }
         println!("Join from a phone on this network: {url}");
         if !args.no_qr {
             if let Some(qr) = monmix::server::qr_terminal(&url) {
@@ -137,6 +158,60 @@ fn state_cmd(cmd: StateCmd, config: Option<PathBuf>, state: Option<PathBuf>) -> 
                 file.display(),
                 path.display()
             );
+        }
+    }
+    Ok(())
+}
+
+fn discover(timeout: f64, services: Vec<String>, events: bool) -> Result<()> {
+    use std::io::Write as _;
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 3600.0) {
+        anyhow::bail!("--timeout {timeout}: expected seconds in (0, 3600]");
+    }
+    let types: Vec<String> = if services.is_empty() {
+        vec![monmix::discovery::SERVICE_MONMIX.to_string()]
+    } else {
+        services
+            .into_iter()
+            .map(|s| {
+                let s = s
+                    .trim_end_matches('.')
+                    .trim_end_matches(".local")
+                    .to_string();
+                format!("{s}.local.")
+            })
+            .collect()
+    };
+    let refs: Vec<&str> = types.iter().map(String::as_str).collect();
+    let line = |f: &monmix::discovery::Found| {
+        let txt: Vec<String> = f.txt.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!(
+            "{}\t{}\thost={}\tport={}\t{}",
+            f.fullname,
+            f.urls().join(" "),
+            f.host,
+            f.port,
+            txt.join(" ")
+        )
+    };
+    let found =
+        monmix::discovery::browse(&refs, std::time::Duration::from_secs_f64(timeout), |seen| {
+            if events {
+                match seen {
+                    monmix::discovery::Seen::Resolved(f) => println!("resolved\t{}", line(f)),
+                    monmix::discovery::Seen::Removed { fullname, .. } => {
+                        println!("removed\t{fullname}")
+                    }
+                }
+                let _ = std::io::stdout().flush();
+            }
+        })?;
+    if !events {
+        if found.is_empty() {
+            println!("no monmix server found in {timeout} s");
+        }
+        for f in &found {
+            println!("{}", line(f));
         }
     }
     Ok(())
@@ -176,6 +251,11 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::Devices => devices(),
+        Cmd::Discover {
+            timeout,
+            services,
+            events,
+        } => discover(timeout, services, events),
         Cmd::State { cmd, config, state } => state_cmd(cmd, config, state),
     };
     match result {

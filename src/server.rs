@@ -41,6 +41,8 @@ pub enum ServerError {
     },
     #[error("http server: {0}")]
     Http(std::io::Error),
+    #[error(transparent)]
+    Osc(#[from] crate::control::osc::OscError),
     #[error("state file {path}: {msg}")]
     StateFile { path: String, msg: String },
 }
@@ -54,6 +56,9 @@ pub struct Server {
     /// Keeps the input running (its thread or device stream stops on drop).
     _input: audio::InputHandle,
     shutdown: CancellationToken,
+    // --- osc/mdns (branch osc) ---
+    osc: Option<crate::control::osc::OscService>,
+    mdns: Option<crate::discovery::Advertiser>,
 }
 
 impl Server {
@@ -113,6 +118,48 @@ impl Server {
             })?;
         let http_addr = listener.local_addr().map_err(ServerError::Http)?;
         let shutdown = CancellationToken::new();
+        // --- osc/mdns (branch osc) ---
+        let osc = if cfg.osc.enabled {
+            let settings = crate::control::osc::OscSettings::from_config(&cfg, channels)
+                .map_err(|e| crate::config::ConfigError::Invalid(format!("osc.allow: {e}")))?;
+            let core = crate::control::osc::OscCore::new(store.clone(), settings);
+            Some(
+                crate::control::osc::OscService::start(
+                    cfg.server.osc,
+                    core,
+                    engine.meters().clone(),
+                    cfg.osc.meter_hz,
+                    shutdown.clone(),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let mdns = if cfg.mdns.enabled {
+            let ad = crate::discovery::Advert {
+                name: cfg.server.name.clone(),
+                host_name: cfg.mdns.host_name.clone(),
+                http: http_addr,
+                osc: osc.as_ref().map(|o| o.local_addr()),
+                channels,
+                interfaces: cfg.mdns.interfaces.clone(),
+            };
+            match crate::discovery::Advertiser::start(&ad) {
+                Ok(a) => Some(a),
+                Err(e @ crate::discovery::DiscoveryError::LoopbackOnly(_)) => {
+                    info!("{e}");
+                    None
+                }
+                Err(e) => {
+                    warn!("{e}; the server runs without mDNS");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        // --- end osc/mdns ---
         let stream = StreamService::with_webrtc(
             engine.clone(),
             StreamConfig {
@@ -143,6 +190,7 @@ impl Server {
             store,
             engine,
             shutdown: shutdown.clone(),
+            osc_stats: osc.as_ref().map(|o| o.stats().clone()),
         });
         Ok(Server {
             app,
@@ -150,6 +198,8 @@ impl Server {
             http_addr,
             _input: input.handle,
             shutdown,
+            osc,
+            mdns,
         })
     }
 
@@ -170,6 +220,16 @@ impl Server {
             IpAddr::V6(v6) => format!("http://[{v6}]:{port}/"),
             IpAddr::V4(v4) => format!("http://{v4}:{port}/"),
         }
+    }
+
+    /// The bound OSC address, when OSC is on.
+    pub fn osc_addr(&self) -> Option<SocketAddr> {
+        self.osc.as_ref().map(|o| o.local_addr())
+    }
+
+    /// OSC counters, when OSC is on.
+    pub fn osc_stats(&self) -> Option<Arc<crate::control::osc::OscStats>> {
+        self.osc.as_ref().map(|o| o.stats().clone())
     }
 
     pub fn engine(&self) -> &EngineHandle {
@@ -199,6 +259,13 @@ impl Server {
         )
         .with_graceful_shutdown(async move { token.cancelled().await })
         .await;
+        // --- osc/mdns (branch osc): withdraw the announcement, stop OSC ---
+        if let Some(m) = self.mdns {
+            m.stop(Duration::from_secs(3)).await;
+        }
+        if let Some(o) = self.osc {
+            o.join().await;
+        }
         // Persist before anything else can fail: the mixes matter more than a clean exit.
         let flushed = self.app.store.flush();
         self.app.stream.shutdown().await;

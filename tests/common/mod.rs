@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod fft;
+pub mod netns;
 
 /// A running server process; killed on drop.
 pub struct Server {
@@ -25,6 +26,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub dir: PathBuf,
     pub stderr_log: PathBuf,
+    /// The bound OSC address (from the `monmix osc on udp://ADDR` line), if OSC is on.
+    pub osc: Option<SocketAddr>,
 }
 
 pub const ADMIN_PIN: &str = "2468";
@@ -65,6 +68,8 @@ impl Server {
             "--state",
             dir.join("state.json").to_str().unwrap(),
             "--no-qr",
+            // Tests never announce on a real interface; mDNS tests run in a namespace.
+            "--no-mdns",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -80,14 +85,23 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut osc: Option<String> = None;
+            let mut http: Option<String> = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("monmix osc on udp://") {
+                    osc = Some(rest.trim().to_string());
+                }
+                // The OSC line comes first; the join line ends the start-up banner.
+                if line.starts_with("Join from a phone") {
+                    let _ = tx.send((http.take().unwrap_or_default(), osc.take()));
+                }
                 if let Some(rest) = line.strip_prefix("monmix listening on http://") {
-                    let _ = tx.send(rest.trim_end_matches('/').to_string());
+                    http = Some(rest.trim_end_matches('/').to_string());
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => a.parse().unwrap(),
+        let (addr, osc) = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok((a, o)) => (a.parse().unwrap(), o.map(|o| o.parse().unwrap())),
             Err(_) => {
                 let _ = child.kill();
                 panic!(
@@ -101,6 +115,7 @@ impl Server {
             addr,
             dir: dir.to_owned(),
             stderr_log,
+            osc,
         }
     }
 

@@ -1,0 +1,39 @@
+//! OSC control surfaces (TouchOSC, Open Stage Control, fader boxes) over UDP.
+//! The protocol is in `protocol/osc.md`.
+//!
+//! - [`core`]: parsing, dispatch to the [`crate::state::Store`], leases, feedback; pure
+//!   and driven by an explicit clock, so it is tested without sockets.
+//! - [`taper`]: fader position <-> gain.
+//! - [`allow`]: the source-address allow-list.
+//! - [`net`]: the UDP socket task.
+
+pub mod allow;
+pub mod core;
+pub mod net;
+pub mod taper;
+
+pub use self::allow::AllowList;
+pub use self::core::{
+    origin_of, parse_address, DropReason, OscCore, OscSettings, OscStats, Out, Route, Target,
+};
+pub use self::net::{OscError, OscService};
+
+use std::time::Duration;
+
+impl OscSettings {
+    /// Settings from the config file's `[osc]` and `[server]` sections.
+    pub fn from_config(
+        cfg: &crate::config::Config,
+        channels: usize,
+    ) -> Result<OscSettings, allow::BadNetwork> {
+        Ok(OscSettings {
+            server_name: cfg.server.name.clone(),
+            channels,
+            lease: Duration::from_secs_f64(cfg.osc.lease_secs),
+            reply_port: (cfg.osc.reply_port != 0).then_some(cfg.osc.reply_port),
+            touchosc_mix: cfg.osc.touchosc_mix.clone(),
+            allow: AllowList::parse(&cfg.osc.allow)?,
+            max_subscribers: cfg.osc.max_subscribers,
+        })
+    }
+}
