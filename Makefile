@@ -5,7 +5,7 @@ CARGO ?= cargo
 ARGS ?=
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test setup build lint bench clean-state
+.PHONY: run test test-web setup build lint bench clean-state
 
 setup:
 	@scripts/setup
@@ -25,6 +25,11 @@ test:
 	$(MAKE) lint
 	$(CARGO) build --bin monmix
 	$(CARGO) test
+	$(MAKE) test-web
+
+# Browser tests of the web page (tests/e2e/): headless Debian chromium, real servers.
+test-web:
+	node --test --test-concurrency=1 --test-timeout=300000 tests/e2e/
 
 bench:
 	$(CARGO) bench

@@ -1,0 +1,32 @@
+// Offline shell: network first (so an updated server is picked up at once), the cached
+// copy when the network is gone. Live endpoints (/ws, /whep, /api) are never cached.
+const CACHE = 'monmix-shell-v1';
+const SHELL = [
+  '/', '/engineer', '/app.css', '/manifest.webmanifest',
+  '/js/app.js', '/js/engineer.js', '/js/conn.js', '/js/mixer.js', '/js/whep.js',
+  '/icons/icon.svg', '/icons/icon-192.png', '/icons/icon-512.png',
+];
+self.addEventListener('install', (e) => {
+  e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+self.addEventListener('activate', (e) => {
+  e.waitUntil(
+    caches.keys().then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k)))).then(() => self.clients.claim()),
+  );
+});
+self.addEventListener('fetch', (e) => {
+  const url = new URL(e.request.url);
+  if (e.request.method !== 'GET' || url.origin !== location.origin) return;
+  if (/^\/(ws|whep|api|metrics|healthz|status)(\/|$)/.test(url.pathname)) return;
+  e.respondWith(
+    fetch(e.request)
+      .then((res) => {
+        if (res.ok) {
+          const copy = res.clone();
+          caches.open(CACHE).then((c) => c.put(e.request, copy));
+        }
+        return res;
+      })
+      .catch(() => caches.match(e.request, { ignoreSearch: true }).then((r) => r || Response.error())),
+  );
+});
