@@ -55,7 +55,7 @@ test('engineer signs in, edits a performer mix, the performer page follows', { t
 
   await eng.getByRole('button', { name: /Open Ana's mix/ }).click();
   await eng.locator('#mixer .rail .strip').first().waitFor();
-  await eng.getByRole('button', { name: 'Snare in my mix' }).click();
+  await eng.getByRole('button', { name: 'Snare in the mix' }).click();
   await eng.getByRole('button', { name: 'Mute Snare' }).click();
   const fader = eng.getByRole('slider', { name: 'Snare level' });
   await fader.focus();
@@ -66,7 +66,7 @@ test('engineer signs in, edits a performer mix, the performer page follows', { t
 
   // the performer changes something: the engineer's view follows
   await phone.getByRole('button', { name: 'Kick in my mix' }).tap();
-  await until(async () => (await eng.getByRole('button', { name: 'Kick in my mix' }).getAttribute('aria-pressed')) === 'true', 5000, 'engineer sees kick on');
+  await until(async () => (await eng.getByRole('button', { name: 'Kick in the mix' }).getAttribute('aria-pressed')) === 'true', 5000, 'engineer sees kick on');
 
   // input meters move
   await until(() => eng.evaluate(() => [...document.querySelectorAll('.inbar .bar')].every((b) => Number(b.getAttribute('aria-valuenow')) > 0.05)), 5000, 'input meters');

@@ -49,7 +49,7 @@ conn.on('clients', (m) => {
 });
 conn.on('client_mix', (m) => {
   if (m.client_id !== selected) return;
-  mixer = new Mixer($('mixer'), channels, (op) => conn.send({ type: 'update_client_mix', client_id: selected, op }), { masterLabel: 'Master' });
+  mixer = new Mixer($('mixer'), channels, (op) => conn.send({ type: 'update_client_mix', client_id: selected, op }), { masterLabel: 'Master', whose: 'the' });
   mixer.setMix(m.mix);
   $('client-title').textContent = `${m.mix.name || 'Unnamed'} — mix`;
   window.monmix.mixer = mixer;
@@ -59,6 +59,9 @@ conn.on('param_sync', (m) => {
     mixer.apply(m.param, m.channel, m.value);
     if (m.param === 'name') $('client-title').textContent = `${m.value} — mix`;
   }
+});
+conn.on('renamed', (m) => {
+  if (m.client_id === selected) $('client-title').textContent = `${m.name} — mix`;
 });
 conn.on('meters', (m) => {
   mixer?.setMeters(m.inputs, m.mix);
@@ -103,7 +106,7 @@ function renderClients() {
         { class: 'client-main', 'aria-label': `Open ${name}'s mix (${status})`, 'aria-current': c.client_id === selected ? 'true' : false, onclick: () => open(c.client_id) },
         h('span', { class: 'cdot', 'aria-hidden': 'true' }),
         h('span', { class: 'cname' }, name),
-        h('span', { class: 'cmeta' }, c.listening ? '🎧 listening' : c.online ? 'online' : ago(c.last_seen), c.latency_ms != null ? ` · ${Math.round(c.latency_ms)} ms` : ''),
+        h('span', { class: 'cmeta' }, c.listening ? '♪ listening' : c.online ? 'online' : ago(c.last_seen), c.latency_ms != null ? ` · ${Math.round(c.latency_ms)} ms` : ''),
       ),
       h(
         'div',
@@ -111,7 +114,7 @@ function renderClients() {
         h('button', { class: 'ghost sm', 'aria-label': `Move ${name} up`, disabled: i === 0, onclick: () => move(i, -1) }, '▲'),
         h('button', { class: 'ghost sm', 'aria-label': `Move ${name} down`, disabled: i === clients.length - 1, onclick: () => move(i, 1) }, '▼'),
         h('button', { class: 'ghost sm', 'aria-label': `Rename ${name}`, onclick: () => rename(c) }, '✎'),
-        h('button', { class: 'ghost sm danger', 'aria-label': `Delete ${name}`, onclick: () => del(c) }, '🗑'),
+        h('button', { class: 'ghost sm danger', 'aria-label': `Delete ${name}`, onclick: () => del(c) }, '✕'),
       ),
     );
     ol.append(li);
@@ -199,7 +202,7 @@ function drawInputs() {
   L.forEach(([, peak], i) => {
     if (!bars[i]) return;
     const db = peak > 0 ? 20 * Math.log10(peak) : -90;
-    bars[i].style.transform = `scaleX(${Math.max(0, Math.min(1, (db + 60) / 60)).toFixed(3)})`;
+    bars[i].style.setProperty('--lvl', Math.max(0, Math.min(1, (db + 60) / 60)).toFixed(3));
     bars[i].parentElement.setAttribute('aria-valuenow', peak.toFixed(3));
   });
 }

@@ -233,7 +233,8 @@ export class Mixer {
    * @param {{index:number,name:string}[]} channels
    * @param {(op: object) => void} send sends one mix op (seed event)
    */
-  constructor(root, channels, send, { masterLabel = 'Master' } = {}) {
+  constructor(root, channels, send, { masterLabel = 'Master', whose = 'my' } = {}) {
+    this.whose = whose;
     this.root = root;
     this.channels = channels;
     this.sendRaw = send;
@@ -272,7 +273,7 @@ export class Mixer {
       gainOut(gain);
       if (final) gainOut.flush();
     });
-    s.on = h('button', { class: 'btn on', 'aria-pressed': 'false', 'aria-label': `${label} in my mix`, onclick: () => this.toggle('on', i) }, 'ON');
+    s.on = h('button', { class: 'btn on', 'aria-pressed': 'false', 'aria-label': `${label} in ${this.whose} mix`, onclick: () => this.toggle('on', i) }, 'ON');
     s.mute = h('button', { class: 'btn mute', 'aria-pressed': 'false', 'aria-label': `Mute ${label}`, onclick: () => this.toggle('mute', i) }, 'M');
     s.solo = h('button', { class: 'btn solo', 'aria-pressed': 'false', 'aria-label': `Solo ${label}`, onclick: () => this.toggle('solo', i) }, 'S');
     const panOut = this.throttled(`p${i}`, (pan) => this.send({ type: 'update_pan', channel: i, pan }));
