@@ -69,7 +69,12 @@ fn eight_channels_with_signal_and_headroom() {
 #[test]
 fn full_mix_of_the_whole_loop_stays_below_full_scale() {
     let mut d = Demo::new();
+    let t = std::time::Instant::now();
     let buf = render(&mut d, LOOP_SAMPLES as usize);
+    eprintln!(
+        "rendered the 19.2 s loop in {:.0} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
     let peak = buf
         .chunks_exact(CHANNELS)
         .map(|f| f.iter().sum::<f32>().abs())

@@ -806,11 +806,21 @@ fn fewer_channels_never_lose_a_mix() {
                 },
             ))
             .expect("gain");
+        // A client's new channel list cannot drop channels it cannot see either.
+        let applied = store
+            .apply(cmd("a", Op::SetChannels { channels: vec![0] }))
+            .expect("channels");
+        assert_eq!(
+            applied.events[0].change,
+            Change::Channels {
+                channels: vec![0, 6, 7]
+            }
+        );
         store.flush().expect("flush");
     }
     let (store, published) = open_with(opts(dir.path(), 8));
     let mix = store.mix("a").expect("mix");
-    assert_eq!(mix.channels, vec![1, 6, 7]);
+    assert_eq!(mix.channels, vec![0, 6, 7]);
     assert_eq!(mix.gain(7), 0.3);
     assert_eq!(mix.gain(1), 0.5);
     assert_eq!(
@@ -860,6 +870,14 @@ fn import_merges_seed_clients() {
     store
         .apply(cmd("web-abc123", Op::Rename { name: "Voz".into() }))
         .expect("rename");
+    store
+        .apply(cmd(
+            "web-abc123",
+            Op::SavePreset {
+                name: "mine".into(),
+            },
+        ))
+        .expect("preset");
     let file = import_seed(&fixture()).expect("import_seed");
     assert_eq!(file.channels_state.len(), 2);
     let mut rx = store.events();
@@ -874,10 +892,11 @@ fn import_merges_seed_clients() {
     assert!(evs
         .iter()
         .any(|e| e.client_id == "web-def456" && matches!(e.change, Change::ClientAdded { .. })));
-    assert_eq!(
-        store.mix("web-abc123").expect("abc").channels,
-        vec![0, 1, 2]
-    );
+    let abc = store.mix("web-abc123").expect("abc");
+    assert_eq!(abc.channels, vec![0, 1, 2]);
+    assert_eq!(abc.gain(1), 0.8);
+    assert_eq!(abc.name, "Voz", "name kept: the seed has none");
+    assert!(abc.presets.contains_key("mine"), "presets kept");
     assert_eq!(store.mix("web-def456").expect("def").master_gain, 0.8);
     // The existing owner keeps their token; the new client has none yet.
     assert!(store.verify_token("web-abc123", "mine"));
@@ -914,4 +933,68 @@ fn out_of_range_values_in_a_file_are_clamped() {
     let m = store.mix("x").expect("x");
     assert_eq!(m.channels, vec![1, 3]);
     assert_eq!((m.gain(1), m.pan(3), m.master_gain), (2.0, -1.0, 0.0));
+}
+
+#[test]
+fn concurrent_writers_get_ordered_sequences_and_events() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Store>();
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut o = opts(dir.path(), 8);
+    o.max_clients = 8;
+    let published: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
+    let (store, _) = Store::open(o, {
+        let p = published.clone();
+        // Count publishes: one at open, one per engine-relevant change.
+        Box::new(move |params: EngineParams| {
+            let n = params.mixes.iter().flatten().count() as u64;
+            p.lock().expect("lock").push(n);
+        })
+    })
+    .expect("open");
+    let store = Arc::new(store);
+    for t in 0..4 {
+        register(&store, &format!("t{t}"), "tok");
+    }
+    let mut rx = store.events();
+    let start = store.sequence();
+    let threads: Vec<_> = (0..4u32)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut seqs = Vec::new();
+                for i in 0..200u32 {
+                    let applied = store
+                        .apply(cmd(
+                            &format!("t{t}"),
+                            Op::SetGain {
+                                channel: i % 8,
+                                gain: f64::from(i % 100 + 1) / 64.0,
+                            },
+                        ))
+                        .expect("apply");
+                    seqs.push(applied.sequence);
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|h| h.join().expect("thread"))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 800, "every change got its own sequence");
+    assert_eq!(store.sequence(), start + 800);
+    let events = drain(&mut rx);
+    assert_eq!(events.len(), 800);
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0].sequence + 1 == w[1].sequence),
+        "events are broadcast in sequence order"
+    );
+    assert_eq!(published.lock().expect("lock").len(), 1 + 4 + 800);
 }

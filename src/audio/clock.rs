@@ -5,7 +5,7 @@
 //! Deadlines are absolute (`next += period`, then sleep until `next`), so sleep jitter
 //! never accumulates into drift. If the thread falls far behind (suspended laptop, a
 //! debugger, an overloaded box) it does not burst dozens of stale frames: it resyncs to
-//! "now" and counts that in [`InputStats::resyncs`].
+//! "now" and counts that in [`InputStats::resyncs`](super::InputStats::resyncs).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

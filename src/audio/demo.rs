@@ -384,7 +384,11 @@ impl Demo {
         let mut tables = vec![
             harmonic_table(&[(1, 1.0)]),
             harmonic_table(&[(1, 1.0), (2, 0.45), (3, 0.2), (4, 0.08)]),
-            harmonic_table(&(1..=8).map(|k| (k, (k as f64).powf(-1.3))).collect::<Vec<_>>()),
+            harmonic_table(
+                &(1..=8)
+                    .map(|k| (k, (k as f64).powf(-1.3)))
+                    .collect::<Vec<_>>(),
+            ),
         ];
         let mut parts: Vec<Part> = (0..CHANNELS).map(|_| Part::default()).collect();
         let shot = |start: u32, shot: usize, gain: f32, shots: &[Vec<f32>]| Event {
@@ -412,7 +416,7 @@ impl Demo {
                 kicks.push(2.5);
             }
             for k in kicks {
-                parts[1].add(shot(beats(b0 + k), KICK, 0.25, &shots));
+                parts[1].add(shot(beats(b0 + k), KICK, 0.22, &shots));
             }
             // 2: snare on 2 and 4, a short crescendo fill at the end of the loop.
             for k in [1.0, 3.0] {

@@ -153,7 +153,12 @@ fn choose_config(
         .filter(|r| r.channels() == channels)
         .map(|r| {
             let rate = SAMPLE_RATE.clamp(r.min_sample_rate().0, r.max_sample_rate().0);
-            (rate.abs_diff(SAMPLE_RATE), format_rank(r.sample_format()), rate, *r)
+            (
+                rate.abs_diff(SAMPLE_RATE),
+                format_rank(r.sample_format()),
+                rate,
+                *r,
+            )
         })
         .min_by_key(|(dist, rank, rate, _)| (*dist, *rank, u32::MAX - *rate))
         .ok_or("no configuration with the chosen channel count")?;
@@ -189,33 +194,28 @@ fn find_device(host: &cpal::Host, name: Option<&str>) -> Result<cpal::Device, Au
         }
     };
     let lower = name.to_lowercase();
-    let idx = devices
-        .iter()
-        .position(|(n, _)| n == name)
-        .or_else(|| {
-            devices
-                .iter()
-                .position(|(n, _)| n.to_lowercase().contains(&lower))
-        });
-    match idx {
-        Some(i) => Ok(devices.into_iter().nth(i).map(|(_, d)| d).ok_or_else(|| {
-            AudioError::DeviceNotFound {
-                name: name.to_string(),
-                available: "none".into(),
-            }
-        })?),
-        None => {
-            let names: Vec<&str> = devices.iter().map(|(n, _)| n.as_str()).collect();
-            Err(AudioError::DeviceNotFound {
-                name: name.to_string(),
-                available: if names.is_empty() {
-                    "none".into()
-                } else {
-                    names.join(", ")
-                },
-            })
+    let idx = devices.iter().position(|(n, _)| n == name).or_else(|| {
+        devices
+            .iter()
+            .position(|(n, _)| n.to_lowercase().contains(&lower))
+    });
+    if let Some(i) = idx {
+        if let Some((_, d)) = devices.into_iter().nth(i) {
+            return Ok(d);
         }
+        return Err(AudioError::NoDevice(
+            "device list changed while searching".into(),
+        ));
     }
+    let names: Vec<&str> = devices.iter().map(|(n, _)| n.as_str()).collect();
+    Err(AudioError::DeviceNotFound {
+        name: name.to_string(),
+        available: if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        },
+    })
 }
 
 /// Looks up the device and its configuration (for the first open and every reopen).
@@ -389,8 +389,8 @@ fn start_stream(
         None
     } else {
         let used = dev_ch.min(plan.out_ch);
-        let chunk = (plan.opts.frame_len as u64 * chosen.rate as u64 / SAMPLE_RATE as u64)
-            .max(1) as usize;
+        let chunk =
+            (plan.opts.frame_len as u64 * chosen.rate as u64 / SAMPLE_RATE as u64).max(1) as usize;
         let rs = FftFixedInOut::<f32>::new(chosen.rate as usize, SAMPLE_RATE as usize, chunk, used)
             .map_err(|e| dev_err(format!("cannot resample from {} Hz: {e}", chosen.rate)))?;
         Some(Resample {
@@ -680,5 +680,167 @@ fn supervise(
     }
     if let Some(s) = sink {
         s.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpal::{SampleRate, SupportedBufferSize, SupportedStreamConfigRange};
+
+    fn range(ch: u16, lo: u32, hi: u32, f: SampleFormat) -> SupportedStreamConfigRange {
+        SupportedStreamConfigRange::new(
+            ch,
+            SampleRate(lo),
+            SampleRate(hi),
+            SupportedBufferSize::Range { min: 64, max: 8192 },
+            f,
+        )
+    }
+
+    #[test]
+    fn prefers_48k_f32_and_all_channels() {
+        let ranges = [
+            range(2, 44_100, 96_000, SampleFormat::F32),
+            range(18, 44_100, 48_000, SampleFormat::I32),
+            range(18, 48_000, 48_000, SampleFormat::I16),
+            range(18, 8_000, 192_000, SampleFormat::U8),
+        ];
+        let c = choose_config(&ranges, None, 480).unwrap();
+        assert_eq!(
+            (c.channels, c.rate, c.format, c.buffer),
+            (18, 48_000, SampleFormat::I32, Some(480))
+        );
+        let c = choose_config(&ranges, Some(2), 480).unwrap();
+        assert_eq!(
+            (c.channels, c.rate, c.format),
+            (2, 48_000, SampleFormat::F32)
+        );
+        // A channel count the device does not offer opens the device's largest.
+        assert_eq!(choose_config(&ranges, Some(7), 480).unwrap().channels, 18);
+    }
+
+    #[test]
+    fn falls_back_to_the_rate_closest_to_48k() {
+        let ranges = [
+            range(2, 44_100, 44_100, SampleFormat::I16),
+            range(2, 96_000, 96_000, SampleFormat::F32),
+        ];
+        let c = choose_config(&ranges, None, 480).unwrap();
+        assert_eq!(
+            (c.rate, c.format, c.buffer),
+            (44_100, SampleFormat::I16, Some(441))
+        );
+        assert!(choose_config(&[range(2, 48_000, 48_000, SampleFormat::U16)], None, 480).is_err());
+    }
+
+    fn capture(
+        dev_ch: usize,
+        out_ch: usize,
+        rate: u32,
+    ) -> (Capture, FrameReader, mpsc::Receiver<FrameSink>) {
+        let (w, r) = pipe(out_ch * 480, 128);
+        let (tx, rx) = mpsc::channel();
+        let resample = (rate != SAMPLE_RATE).then(|| {
+            let rs =
+                FftFixedInOut::<f32>::new(rate as usize, 48_000, 441, dev_ch.min(out_ch)).unwrap();
+            Resample {
+                inbuf: rs.input_buffer_allocate(true),
+                outbuf: rs.output_buffer_allocate(true),
+                rs,
+                fill: 0,
+            }
+        });
+        let c = Capture {
+            dev_ch,
+            out_ch,
+            frame_len: 480,
+            frame: vec![0.0; out_ch * 480],
+            fill: 0,
+            resample,
+            sink: Some(FrameSink::new(w, Arc::new(InputStats::default()))),
+            back: tx,
+        };
+        (c, r, rx)
+    }
+
+    #[test]
+    fn callback_assembles_whole_frames_and_maps_channels() {
+        let (mut c, mut r, rx) = capture(3, 2, 48_000);
+        // i16 callbacks of odd sizes: 1000 frames of 3 channels, value = frame index.
+        let data: Vec<i16> = (0..1000).flat_map(|n| [n as i16, -(n as i16), 7]).collect();
+        for part in data.chunks(3 * 77) {
+            c.feed(part);
+        }
+        let mut f = vec![0.0f32; 2 * 480];
+        for k in 0..2 {
+            assert!(r.pop(&mut f));
+            for (i, s) in f.chunks_exact(2).enumerate() {
+                let n = (k * 480 + i) as f32 / 32768.0;
+                assert_eq!(s, [n, -n]);
+            }
+        }
+        assert!(
+            !r.pop(&mut f),
+            "the 40 leftover samples wait for the next callback"
+        );
+        drop(c);
+        assert!(
+            rx.try_recv().is_ok(),
+            "dropping the callback hands the sink back"
+        );
+    }
+
+    #[test]
+    fn callback_resamples_44k1_to_48k() {
+        let (mut c, mut r, _rx) = capture(1, 1, 44_100);
+        let tone: Vec<f32> = (0..44_100)
+            .map(|n| 0.5 * (std::f64::consts::TAU * 1000.0 * n as f64 / 44_100.0).sin() as f32)
+            .collect();
+        for part in tone.chunks(512) {
+            c.feed(part);
+        }
+        let mut out = Vec::new();
+        let mut f = vec![0.0f32; 480];
+        while r.pop(&mut f) {
+            out.extend_from_slice(&f);
+        }
+        // One second in -> about one second out (minus what the resampler holds back).
+        assert!((47_000..=48_000).contains(&out.len()), "{}", out.len());
+        // Count zero crossings in the settled part: 1 kHz -> 2000 per second.
+        let settled = &out[4800..4800 + 24_000];
+        let crossings = settled
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
+        assert!((995..=1005).contains(&crossings), "{crossings} in 0.5 s");
+        let peak = settled.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+        assert!((peak - 0.5).abs() < 0.02, "{peak}");
+    }
+
+    #[test]
+    fn watch_reports_loss_stall_and_stop() {
+        let stats = InputStats::default();
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = mpsc::sync_channel(4);
+
+        // An unplugged device is reported at once; other stream errors are only logged.
+        tx.try_send(StreamError::BackendSpecific {
+            err: cpal::BackendSpecificError {
+                description: "xrun".into(),
+            },
+        })
+        .unwrap();
+        tx.try_send(StreamError::DeviceNotAvailable).unwrap();
+        assert!(matches!(watch(&stats, &rx, &stop), Ended::Lost(_)));
+
+        // A stream that delivers nothing is given up after the stall timeout.
+        let t = Instant::now();
+        assert!(matches!(watch(&stats, &rx, &stop), Ended::Lost(w) if w.contains("no audio")));
+        assert!(t.elapsed() >= STALL_TIMEOUT);
+
+        // Stopping wins.
+        stop.store(true, Ordering::Relaxed);
+        assert!(matches!(watch(&stats, &rx, &stop), Ended::Stopped));
     }
 }

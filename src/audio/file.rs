@@ -166,8 +166,8 @@ fn resample_circular(
     let skip = delay + warm_chunks * chunk_out;
     let needed_out = skip + out_frames;
     let chunks = needed_out.div_ceil(chunk_out);
-    let start = (in_frames as isize - (warm_chunks * chunk_in) as isize).rem_euclid(in_frames as isize)
-        as usize;
+    let start = (in_frames as isize - (warm_chunks * chunk_in) as isize)
+        .rem_euclid(in_frames as isize) as usize;
     let mut inbuf = vec![vec![0.0f32; chunk_in]; channels];
     let mut outbuf = vec![vec![0.0f32; chunk_out]; channels];
     let mut out = Vec::with_capacity(out_frames * channels);
@@ -176,8 +176,8 @@ fn resample_circular(
     for _ in 0..chunks {
         for i in 0..chunk_in {
             let frame = &data[src * channels..(src + 1) * channels];
-            for (c, &s) in frame.iter().enumerate() {
-                inbuf[c][i] = s;
+            for (buf, &s) in inbuf.iter_mut().zip(frame) {
+                buf[i] = s;
             }
             src += 1;
             if src == in_frames {

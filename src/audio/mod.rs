@@ -116,7 +116,7 @@ pub struct Input {
 /// Keeps the producing thread or stream alive; stops it on drop.
 pub struct InputHandle {
     stats: Arc<InputStats>,
-    _runner: Runner,
+    runner: Runner,
 }
 
 enum Runner {
@@ -132,7 +132,7 @@ impl InputHandle {
 
     /// Stops the input now (same as dropping the handle).
     pub fn stop(self) {
-        match self._runner {
+        match self.runner {
             Runner::Clock(c) => c.stop(),
             Runner::Device(d) => d.stop(),
         }
@@ -190,7 +190,7 @@ pub fn open(spec: &InputSpec, opts: &InputOptions) -> Result<Input, AudioError> 
                 description: dev.description,
                 handle: InputHandle {
                     stats: dev.stats,
-                    _runner: Runner::Device(dev.handle),
+                    runner: Runner::Device(dev.handle),
                 },
             }),
         },
@@ -218,7 +218,7 @@ fn start_generator(
         description,
         handle: InputHandle {
             stats,
-            _runner: Runner::Clock(clock),
+            runner: Runner::Clock(clock),
         },
     })
 }

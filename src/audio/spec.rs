@@ -24,7 +24,9 @@ pub enum InputSpec {
 
 /// Why a spec string was refused; the message lists what is accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid input {input:?}: {reason} (expected demo, tones, file:PATH, device or device:NAME)")]
+#[error(
+    "invalid input {input:?}: {reason} (expected demo, tones, file:PATH, device or device:NAME)"
+)]
 pub struct SpecError {
     pub input: String,
     pub reason: &'static str,

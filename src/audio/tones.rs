@@ -80,7 +80,10 @@ mod tests {
         assert!((peak - 0.1).abs() < 1e-3, "peak {peak}");
         // 310 Hz: 31 cycles in 0.1 s -> 62 zero crossings on channel 0
         let ch0: Vec<f32> = buf.iter().step_by(2).copied().collect();
-        let crossings = ch0.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+        let crossings = ch0
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
         assert!((61..=63).contains(&crossings), "{crossings}");
     }
 }

@@ -71,7 +71,9 @@ pub enum Op {
     SetMaster {
         gain: f64,
     },
-    /// Replaces the subscription (sorted and de-duplicated by the store).
+    /// Replaces the subscription (sorted and de-duplicated by the store). Subscribed
+    /// channels at or above the current channel count (stored while running with a smaller
+    /// interface) are invisible to the client and kept, as for `Subscribe`.
     SetChannels {
         channels: Vec<u32>,
     },
@@ -97,7 +99,8 @@ pub enum Op {
         token_hash: String,
         name: String,
     },
-    /// A device (re)connected: `last_seen = now`, `connection_count += 1`.
+    /// A device (re)connected: `last_seen = now`, `connection_count += 1`. Bumps the
+    /// sequence (the registry is persisted) but not the mix timestamp: the mix did not change.
     Connected,
     /// Gives a client a new token (first claim of an imported client that had none).
     SetToken {

@@ -17,4 +17,4 @@ pub use command::{Applied, Change, Command, Event, Op, StoreError};
 pub use identity::{hash_token, new_client_id, new_token};
 pub use model::{DeviceRecord, MixPreset, MixState, StateFile, FORMAT_VERSION};
 pub use persist::{import_seed, LoadReport, LoadSource, PersistStats};
-pub use store::{ClientInfo, Store, StoreOptions};
+pub use store::{ClientInfo, Publish, Store, StoreOptions};

@@ -465,3 +465,52 @@ pub fn sanitize(state: &mut StateFile) -> Repairs {
 
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_makes_the_collections_agree() {
+        let text = r#"{
+            "channels_state": {
+                "b": {"channels": [], "master_gain": 1.0, "timestamp": 7, "name": "B\u0007"},
+                "a": {"channels": [2000, 1], "master_gain": 1.0, "timestamp": 3},
+                "bad id": {"channels": [], "master_gain": 1.0, "timestamp": 3}
+            },
+            "devices": {"ghost": {"name": "x"}, "a": {"name": "A", "token_hash": "nope"}},
+            "client_order": ["b", "zz", "b"]
+        }"#;
+        let mut s: StateFile = serde_json::from_str(text).expect("parses");
+        let r = sanitize(&mut s);
+        assert!(!r.notes.is_empty());
+        assert_eq!(s.client_order, vec!["b", "a"]);
+        assert_eq!(s.channels_state.len(), 2);
+        assert_eq!(s.channels_state["a"].channels, vec![1]);
+        assert_eq!(s.channels_state["b"].name, "B");
+        assert_eq!(s.devices.keys().collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(s.devices["a"].token_hash, None);
+        assert_eq!(s.devices["b"].first_seen, 7);
+        // A clean state is left alone.
+        let clean = s.clone();
+        assert!(sanitize(&mut s).notes.is_empty());
+        assert_eq!(s, clean);
+    }
+
+    #[test]
+    fn maps_use_string_keys_and_defaults_apply() {
+        let mut m = MixState::default();
+        m.gains.insert(3, 0.5);
+        let v = serde_json::to_value(&m).expect("json");
+        assert_eq!(v["gains"]["3"], 0.5);
+        assert!(v.get("presets").is_none());
+        assert_eq!(
+            (m.gain(0), m.pan(0), m.muted(0), m.soloed(0)),
+            (1.0, 0.0, false, false)
+        );
+        let p = m.to_params(4);
+        assert_eq!(p.channels.len(), 4);
+        assert_eq!(p.channels[3].gain, 0.5);
+        assert!(p.channels.iter().all(|c| !c.subscribed));
+    }
+}

@@ -444,8 +444,18 @@ impl Persister {
         }
     }
 
-    pub(crate) fn writer(&self) -> &Writer {
-        &self.writer
+    /// Synchronous write of the current state; on failure the writer thread retries
+    /// later even if nothing changes.
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        let r = self.writer.write(true);
+        if r.is_err() {
+            let mut g = lock(&self.ctl.m);
+            if g.next.is_none() {
+                g.next = Some(Instant::now() + RETRY_INTERVAL);
+                self.ctl.cv.notify_one();
+            }
+        }
+        r
     }
 }
 

@@ -32,7 +32,7 @@ pub const EVENT_CAPACITY: usize = 1024;
 /// How the store is set up.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
-    /// `state.json` path; its directory must exist.
+    /// `state.json` path; its directory is created if missing.
     pub path: PathBuf,
     /// Input channel count (commands naming a channel `>=` this are rejected).
     pub channels: usize,
@@ -65,7 +65,8 @@ pub struct ClientInfo {
     pub device: DeviceRecord,
 }
 
-type Publish = Box<dyn Fn(EngineParams) + Send + Sync>;
+/// Receives every new engine snapshot (under the store lock: must be a cheap hand-off).
+pub type Publish = Box<dyn Fn(EngineParams) + Send + Sync>;
 
 struct Inner {
     state: StateFile,
@@ -150,6 +151,12 @@ impl Store {
             return Err(StoreError::Options(
                 "max_mixes and max_clients must be >= 1",
             ));
+        }
+        if let Some(dir) = opts.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            })?;
         }
         let (state, report) = persist::load(&opts.path)?;
         let on_disk = match report.source {
@@ -356,8 +363,9 @@ impl Store {
                 Outcome::one(id, Change::Master { gain: *gain }, true)
             }
             Op::SetChannels { channels } => {
-                let list = self.channel_list(channels)?;
+                let mut list = self.channel_list(channels)?;
                 let mix = Self::mix_of(g, id)?;
+                self.keep_hidden(&mix.channels, &mut list);
                 if mix.channels == list {
                     return Ok(Outcome::default());
                 }
@@ -388,7 +396,7 @@ impl Store {
                     // Restore: the stored mix stays as it is.
                     return Ok(Outcome::default());
                 };
-                let list = self.channel_list(channels)?;
+                let mut list = self.channel_list(channels)?;
                 for (ch, v) in gains.iter().flatten() {
                     self.check_channel(*ch)?;
                     check_finite("gain", *v, GAIN_MIN, GAIN_MAX)?;
@@ -399,6 +407,7 @@ impl Store {
                 }
                 let mix = Self::mix_of(g, id)?;
                 let mut new = mix.clone();
+                self.keep_hidden(&mix.channels, &mut list);
                 new.channels = list;
                 for (ch, v) in gains.iter().flatten() {
                     new.gains.insert(*ch, *v);
@@ -508,7 +517,8 @@ impl Store {
                 }
                 Outcome::one(id, Change::ClientRemoved, true)
             }
-            Op::Reorder { .. } | Op::Register { .. } => unreachable_outcome(),
+            // Handled (and returned) above; a harmless no-op instead of a panic path.
+            Op::Reorder { .. } | Op::Register { .. } => Outcome::default(),
         };
         Ok(outcome)
     }
@@ -521,6 +531,19 @@ impl Store {
         list.sort_unstable();
         list.dedup();
         Ok(list)
+    }
+
+    /// Subscribed channels at or above the current channel count (stored while running with
+    /// a smaller interface) are invisible to clients, so a new channel list from a client
+    /// cannot mean to drop them: they are kept. Running small must never lose a mix.
+    fn keep_hidden(&self, stored: &[u32], list: &mut Vec<u32>) {
+        let hidden = stored.iter().filter(|c| **c as usize >= self.channels);
+        let before = list.len();
+        list.extend(hidden);
+        if list.len() != before {
+            list.sort_unstable();
+            list.dedup();
+        }
     }
 
     fn register(
@@ -604,7 +627,8 @@ impl Store {
     }
 
     /// Merges imported clients (from [`persist::import_seed`]): existing ids get their mix
-    /// replaced but keep their device record (and so their owner's token); new ids are
+    /// replaced but keep their device record (and so their owner's token), their name if
+    /// the import has none, and their presets (merged, imported ones win); new ids are
     /// appended to the order with a token-less device record, to be claimed later. All or
     /// nothing: if the result would exceed `max_clients`, nothing is imported.
     pub fn import(&self, mut file: StateFile) -> Result<Applied, StoreError> {
@@ -648,8 +672,16 @@ impl Store {
                         slot: g.slots.get(id).copied(),
                     },
                 ));
-            } else {
-                g.state.channels_state.insert(id.clone(), mix.clone());
+            } else if let Some(existing) = g.state.channels_state.get_mut(id) {
+                // The seed format has no names or presets: an import must not erase the
+                // ones made here. Imported presets win on a name clash.
+                if mix.name.is_empty() {
+                    mix.name = existing.name.clone();
+                }
+                let mut presets = std::mem::take(&mut existing.presets);
+                presets.append(&mut mix.presets);
+                mix.presets = presets;
+                *existing = mix.clone();
             }
             out.changes
                 .push((id.clone(), Change::MixReplaced { mix: Box::new(mix) }));
@@ -740,7 +772,7 @@ impl Store {
 
     /// Writes the state now, synchronously (SIGINT/SIGTERM, `monmix state` commands).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.persister.writer().write(true)
+        self.persister.flush()
     }
 
     pub fn persist_stats(&self) -> Arc<PersistStats> {
@@ -754,10 +786,4 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
-
-/// `Reorder`/`Register` return early in `execute`; this arm is never taken, but keeping it
-/// a harmless no-op avoids a panic path.
-fn unreachable_outcome() -> Outcome {
-    Outcome::default()
 }
