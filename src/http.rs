@@ -183,7 +183,11 @@ async fn web_engineer() -> axum::response::Response {
 
 async fn web_asset(uri: axum::http::Uri) -> axum::response::Response {
     let path = uri.path().trim_start_matches('/');
-    if path.is_empty() || path.split('/').any(|seg| seg.is_empty() || seg.starts_with('.')) {
+    if path.is_empty()
+        || path
+            .split('/')
+            .any(|seg| seg.is_empty() || seg.starts_with('.'))
+    {
         return (axum::http::StatusCode::NOT_FOUND, "not found").into_response();
     }
     serve_asset(path)
@@ -200,7 +204,14 @@ async fn join_svg(State(app): State<Arc<AppState>>) -> axum::response::Response 
                 .light_color(qrcode::render::svg::Color("#ffffff"))
                 .quiet_zone(true)
                 .build();
-            ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "no-cache")], svg).into_response()
+            (
+                [
+                    (header::CONTENT_TYPE, "image/svg+xml"),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                svg,
+            )
+                .into_response()
         }
         Err(_) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "no QR code").into_response(),
     }
