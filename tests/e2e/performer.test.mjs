@@ -48,6 +48,35 @@ test('join on a phone: name prompt, one strip per configured channel', { timeout
   // the token never goes into a URL
   assert.ok(!page.url().includes(id.token));
   console.log(`# join to strips: ${Date.now() - t0} ms`);
+
+  // page weight and time to interactive of a returning visitor (loopback)
+  const weights = [];
+  const ttis = [];
+  for (let i = 0; i < 5; i++) {
+    await page.reload();
+    await page.waitForFunction(() => window.monmix && window.monmix.readyAt, null, { timeout: 10000 });
+    ttis.push(await page.evaluate(() => window.monmix.readyAt));
+    weights.push(
+      await page.evaluate(() => {
+        const sum = { js: 0, css: 0, other: 0, n: 0 };
+        for (const e of performance.getEntriesByType('resource')) {
+          const size = e.encodedBodySize || e.transferSize || 0;
+          if (/\.js$/.test(e.name)) sum.js += size;
+          else if (/\.css$/.test(e.name)) sum.css += size;
+          else sum.other += size;
+          sum.n++;
+        }
+        const nav = performance.getEntriesByType('navigation')[0];
+        sum.html = nav ? nav.encodedBodySize : 0;
+        return sum;
+      }),
+    );
+  }
+  ttis.sort((a, b) => a - b);
+  const w = weights[0];
+  console.log(`# bench page_js_bytes ${w.js} page_css_bytes ${w.css} html_bytes ${w.html} tti_ms_median ${ttis[2].toFixed(0)} tti_ms_max ${ttis[4].toFixed(0)}`);
+  assert.ok(w.js + w.css < 60 * 1024, `JS+CSS ${w.js + w.css} bytes`);
+  assert.ok(w.js > 0 && w.css > 0);
   await ctx.close();
 });
 
@@ -223,6 +252,26 @@ test('server restart: banner while away, page reconnects by itself, mix kept', {
   const c = await wsClient(srv.addr, { client_id: id.client_id, token: id.token });
   assert.deepEqual(c.welcome.mix.channels, [6]);
   c.close();
+  await ctx.close();
+});
+
+test('offline: the shell comes from the service worker when the server is gone', { timeout: 60000 }, async () => {
+  const srv = await server();
+  const ctx = await browser.newContext(PHONE);
+  const page = await ctx.newPage();
+  await join(page, srv.url, 'Hal');
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.reload(); // now controlled by the worker, which caches what it serves
+  await page.locator('.rail .strip').first().waitFor();
+  await until(() => page.evaluate(async () => (await caches.keys()).length > 0 && (await (await caches.open((await caches.keys())[0])).keys()).length >= 8), 10000, 'shell cached');
+  const manifest = await (await fetch(srv.url + '/manifest.webmanifest')).json();
+  assert.equal(manifest.display, 'standalone');
+  assert.ok(manifest.icons.some((i) => i.sizes === '512x512'));
+  await srv.kill();
+  await page.reload();
+  await page.locator('#banner').waitFor({ state: 'visible', timeout: 10000 });
+  assert.equal(await page.locator('#join').isHidden(), true);
+  await shot(page, 'phone-offline');
   await ctx.close();
 });
 

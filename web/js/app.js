@@ -64,6 +64,7 @@ conn.on('welcome', (m) => {
   document.title = `monmix — ${m.mix?.name || ''}`;
   $('about').textContent = `${serverName} · ${m.channels.length} channels · ${m.sample_rate / 1000} kHz · ${m.frame_ms} ms frames · id ${m.client_id}`;
   listener.restartSoon();
+  if (!window.monmix.readyAt) window.monmix.readyAt = performance.now();
 });
 
 function restoreMix(mix) {
@@ -83,6 +84,15 @@ function applyLocal(op) {
 }
 
 conn.on('auto_resubscribed', (m) => restoreMix(m.mix));
+// First steps: nothing is in a new mix yet.
+function firstSteps() {
+  if (!mixer || listener.want) return;
+  const none = mixer.mix.channels.size === 0;
+  $('listen-state').textContent = none ? 'Tap ON on the channels you want to hear' : stateText.idle;
+}
+conn.on('auto_resubscribed', firstSteps);
+conn.on('channels_updated', () => setTimeout(firstSteps));
+conn.on('param_sync', () => setTimeout(firstSteps));
 conn.on('subscribed', (m) => restoreMix(m.mix));
 conn.on('preset_loaded', (m) => {
   mixer.setMix(m.mix);
@@ -299,6 +309,30 @@ function toast(text, bad = false) {
 }
 
 // ---- start ----
+// Show the last known mix at once (fast start, and something to look at while offline);
+// the server's copy replaces it as soon as the socket is up.
+const LAST = 'monmix.last';
+function remember() {
+  if (!welcome || !mixer) return;
+  const m = mixer.mix;
+  const mix = { channels: [...m.channels], gains: m.gains, pans: m.pans, mutes: m.mutes, solos: m.solos, master_gain: m.master, name: $('me-name').textContent, presets: m.presets };
+  localStorage.setItem(LAST, JSON.stringify({ client_id: ident.client_id, channels: welcome.channels, mix }));
+}
+addEventListener('pagehide', remember);
+document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && remember());
+conn.on('auto_resubscribed', remember);
+try {
+  const last = JSON.parse(localStorage.getItem(LAST) || 'null');
+  if (last && last.client_id && last.client_id === ident.client_id) {
+    channelsKey = JSON.stringify(last.channels);
+    mixer = new Mixer($('mixer'), last.channels, send);
+    window.monmix.mixer = mixer;
+    mixer.setMix(last.mix);
+    showName(last.mix.name || ident.name);
+    presetsRender(last.mix.presets || []);
+    $('app').hidden = false;
+  }
+} catch {}
 if (ident.client_id || ident.name) conn.start();
 else {
   $('join').hidden = false;
