@@ -44,10 +44,10 @@ test('engineer signs in, edits a performer mix, the performer page follows', { t
   const ectx = await browser.newContext(TABLET);
   const eng = await ectx.newPage();
   await eng.goto(srv.url + '/engineer');
-  await eng.getByLabel('Admin PIN').fill('0000');
+  await eng.getByLabel('Admin PIN or engineer token').fill('0000');
   await eng.getByRole('button', { name: 'Sign in' }).click();
   await eng.getByText('Wrong PIN.').waitFor();
-  await eng.getByLabel('Admin PIN').fill(ADMIN_PIN);
+  await eng.getByLabel('Admin PIN or engineer token').fill(ADMIN_PIN);
   await eng.getByRole('button', { name: 'Sign in' }).click();
   await eng.getByRole('button', { name: /Open Ana's mix/ }).waitFor();
   await eng.getByRole('button', { name: /Open Bruno's mix/ }).waitFor();

@@ -13,6 +13,7 @@ export const BIN = process.env.MONMIX_BIN || pjoin(process.env.CARGO_TARGET_DIR 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const SHOTS = pjoin(root, 'target', 'screenshots');
 export const ADMIN_PIN = '2468';
+export const ENGINEER_TOKEN = 'eng-token-0123456789';
 export const NAMES = ['Kick', 'Snare', 'Bass', 'Keys', 'Gtr L', 'Gtr R', 'Vox Lead', 'Click'];
 // tones input: channel k = 10·p Hz, p the k-th prime from 31
 export const TONES = [310, 370, 410, 430, 470, 530, 590, 610];
@@ -21,7 +22,7 @@ export function tempDir() {
   const dir = mkdtempSync(pjoin(tmpdir(), 'monmix-e2e-'));
   writeFileSync(
     pjoin(dir, 'monmix.toml'),
-    `[server]\nname = "Rehearsal room"\n[audio]\nchannel_names = ${JSON.stringify(NAMES)}\n[security]\nadmin_pin = "${ADMIN_PIN}"\n[state]\ndebounce_ms = 10\n`,
+    `[server]\nname = "Rehearsal room"\n[audio]\nchannel_names = ${JSON.stringify(NAMES)}\n[security]\nadmin_pin = "${ADMIN_PIN}"\nengineer_tokens = ["${ENGINEER_TOKEN}"]\n[state]\ndebounce_ms = 10\n`,
   );
   return dir;
 }

@@ -12,7 +12,10 @@ let selected = null;
 let mixer = null;
 let cueFor = null;
 
-const conn = new Conn(() => ({ type: 'hello', admin_pin: pin }));
+// One field takes the admin PIN or a configured engineer token (long): the token also
+// lets the cue listen over WHEP (protocol/whep.md: owner's token or an engineer token).
+const isToken = (v) => v.length >= 16;
+const conn = new Conn(() => (isToken(pin) ? { type: 'hello', engineer_token: pin } : { type: 'hello', admin_pin: pin }));
 banner(conn, $('banner'));
 window.monmix = { conn };
 
@@ -37,7 +40,7 @@ conn.on('error', (m) => {
     $('eng').hidden = true;
     $('login').hidden = false;
     $('banner').hidden = true;
-    $('login-err').textContent = m.code === 'rate_limited' ? 'Too many wrong PINs. Wait a minute.' : 'Wrong PIN.';
+    $('login-err').textContent = m.code === 'rate_limited' ? 'Too many wrong PINs. Wait a minute.' : isToken(pin) ? 'Unknown engineer token.' : 'Wrong PIN.';
     $('pin').select();
     return;
   }
@@ -165,7 +168,8 @@ cue.addEventListener('state', (e) => {
   const { state, detail } = e.detail;
   $('cue').setAttribute('aria-pressed', String(cue.want));
   $('cue').dataset.state = state;
-  $('cue-state').textContent = state === 'idle' ? '' : state + (detail ? ` (${detail})` : '');
+  $('cue-state').textContent =
+    state === 'idle' ? '' : state === 'error' && detail === 'not allowed' && !isToken(pin) ? 'Cue needs an engineer token: sign in with one from security.engineer_tokens' : state + (detail ? ` (${detail})` : '');
 });
 cue.addEventListener('stats', (e) => {
   const s = e.detail;

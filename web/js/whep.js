@@ -83,12 +83,30 @@ export class Listener extends EventTarget {
   }
 
   /** Restart now (the WebSocket came back: the server may have restarted). */
-  restartSoon() {
+  async restartSoon() {
     if (!this.want) return;
-    if (this.pc && this.pc.connectionState === 'connected') return;
+    const pc = this.pc;
+    if (pc && pc.connectionState === 'connected') {
+      // Still "connected" may be a session the server no longer has (it restarted):
+      // keep it only if packets are still arriving.
+      const a = await this.packets(pc);
+      await new Promise((r) => setTimeout(r, 400));
+      const b = await this.packets(pc);
+      if (pc !== this.pc || b > a) return;
+    }
     clearTimeout(this.timer);
     this.attempt = 0;
     this.connect();
+  }
+
+  async packets(pc) {
+    let n = 0;
+    try {
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'audio') n = s.packetsReceived || 0;
+      });
+    } catch {}
+    return n;
   }
 
   teardown() {
