@@ -18,15 +18,17 @@ self.addEventListener('fetch', (e) => {
   const url = new URL(e.request.url);
   if (e.request.method !== 'GET' || url.origin !== location.origin) return;
   if (/^\/(ws|whep|api|metrics|healthz|status)(\/|$)/.test(url.pathname)) return;
+  const net = fetch(e.request).then((res) => {
+    if (res.ok) {
+      const copy = res.clone();
+      caches.open(CACHE).then((c) => c.put(e.request, copy));
+    }
+    return res;
+  });
+  const cached = () => caches.match(e.request, { ignoreSearch: true });
+  // A Wi-Fi without a route can hang a fetch for long: after 3 s take the cached copy.
+  const slow = new Promise((res) => setTimeout(res, 3000)).then(cached);
   e.respondWith(
-    fetch(e.request)
-      .then((res) => {
-        if (res.ok) {
-          const copy = res.clone();
-          caches.open(CACHE).then((c) => c.put(e.request, copy));
-        }
-        return res;
-      })
-      .catch(() => caches.match(e.request, { ignoreSearch: true }).then((r) => r || Response.error())),
+    Promise.race([net, slow.then((r) => r || net)]).catch(() => cached().then((r) => r || Response.error())),
   );
 });

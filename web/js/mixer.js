@@ -94,6 +94,7 @@ class Fader {
       'aria-orientation': 'vertical',
       'aria-valuemin': '-90',
       'aria-valuemax': MAX_DB.toFixed(1),
+      title: 'Drag up/down · double-tap: 0 dB · arrows: ±1 dB (Shift ±0.1)',
     });
     this.meter = h('div', { class: 'meter', 'aria-hidden': 'true' }, h('div', { class: 'meter-fill' }), h('div', { class: 'meter-peak' }));
     const scale = h('div', { class: 'scale', 'aria-hidden': 'true' });
