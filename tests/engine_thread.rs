@@ -93,7 +93,10 @@ fn streams_a_mix_meters_it_and_plays_silence_when_input_stops() {
     assert_eq!(m.mix(0).unwrap().peak, 0.0);
     while tap.try_recv(&mut frame) {} // what queued up, the tones' tail among it
     assert!(tap.recv(&mut frame, Instant::now() + Duration::from_secs(1)));
-    assert!(frame.iter().all(|&s| s == 0.0), "listeners get silence, not nothing");
+    assert!(
+        frame.iter().all(|&s| s == 0.0),
+        "listeners get silence, not nothing"
+    );
 
     // Detach, then the freed place can be used; limits are enforced.
     drop(tap);

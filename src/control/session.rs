@@ -113,27 +113,24 @@ impl Hub {
         let _ = self.roster.send(());
     }
 
-    /// Reserves a session slot for `ip`; None when the per-IP limit is reached.
-    pub fn admit(&self, ip: IpAddr) -> Option<u64> {
+    /// Reserves a session slot for `ip`; None when the per-IP limit is reached. The slot
+    /// is released when the returned guard drops, even if the upgrade never completes.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Admission> {
         let mut m = self.ip_sessions.lock().ok()?;
         let n = m.entry(ip).or_insert(0);
         if *n >= self.limits.max_sessions_per_ip {
             return None;
         }
         *n += 1;
-        Some(self.next_session.fetch_add(1, Ordering::Relaxed))
+        Some(Admission {
+            hub: self.clone(),
+            ip,
+            id: self.next_session.fetch_add(1, Ordering::Relaxed),
+        })
     }
 
-    /// Releases what `admit` and `Session` took.
+    /// Releases what a [`Session`] took: its client's online mark.
     pub fn leave(&self, session: &Session) {
-        if let Ok(mut m) = self.ip_sessions.lock() {
-            if let Some(n) = m.get_mut(&session.ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    m.remove(&session.ip);
-                }
-            }
-        }
         if let Some(id) = &session.client_id {
             self.set_online(id, false);
         }
@@ -221,6 +218,26 @@ impl Hub {
     }
 }
 
+/// A session slot of one IP address; dropping it frees the slot.
+pub struct Admission {
+    hub: Arc<Hub>,
+    pub ip: IpAddr,
+    pub id: u64,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.hub.ip_sessions.lock() {
+            if let Some(n) = m.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
 /// The wire form of a mix: the seed schema plus `solos`, `name` and preset names.
 pub fn mix_json(m: &MixState) -> Value {
     let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
@@ -231,6 +248,13 @@ pub fn mix_json(m: &MixState) -> Value {
         );
     }
     v
+}
+
+/// A name for a client that did not give one: "Guest" and the end of its id, so two
+/// guests are told apart in the engineer's list.
+fn guest_name(id: &str) -> String {
+    let tail: String = id.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("Guest {tail}")
 }
 
 /// Token bucket: `rate` messages per second, bursts up to `rate`.
@@ -595,7 +619,10 @@ impl Session {
                     .apply(Command {
                         origin: self.id,
                         client_id: id.clone(),
-                        op: Op::Register { token_hash: state::hash_token(&t), name: h.name.clone().unwrap_or_default() },
+                        op: Op::Register {
+                            token_hash: state::hash_token(&t),
+                            name: h.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| guest_name(&id)),
+                        },
                     })
                     .map_err(|e| store_err(e, "hello"))?;
                 token = Some(t);

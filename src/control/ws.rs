@@ -48,7 +48,7 @@ pub async fn handler(
     if !origin_allowed(&headers, &hub.security.allowed_origins) {
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
-    let Some(id) = hub.admit(peer.ip()) else {
+    let Some(admission) = hub.admit(peer.ip()) else {
         return (StatusCode::TOO_MANY_REQUESTS, "too many sessions from this address").into_response();
     };
     let max = hub.limits.max_message;
@@ -56,9 +56,10 @@ pub async fn handler(
         .max_frame_size(max)
         .on_failed_upgrade(|e| debug!("websocket upgrade failed: {e}"))
         .on_upgrade(move |socket| async move {
-            let mut session = Session::new(id, peer.ip(), &hub.limits, Instant::now());
+            let mut session = Session::new(admission.id, peer.ip(), &hub.limits, Instant::now());
             run(app.clone(), socket, &mut session).await;
             hub.leave(&session);
+            drop(admission);
         })
 }
 

@@ -147,7 +147,11 @@ enum Garbage {
 
 /// State both sides see.
 struct Shared {
-    /// The latest snapshot; the engine compares its pointer each tick.
+    /// The latest snapshot; the engine compares its pointer each tick. The engine keeps
+    /// its own `Arc` of the snapshot in use and, on a change, hands the old one back
+    /// through the garbage queue, so the last reference is always dropped on a control
+    /// thread. (Keeping "the last few" published snapshots alive on the publisher side
+    /// would only make that likely: a burst of publishes can outrun any fixed history.)
     params: ArcSwap<EngineParams>,
     stats: EngineStats,
     meters: Arc<Meters>,
@@ -452,5 +456,19 @@ impl Worker {
         if let Err(rtrb::PushError::Full(g)) = self.garbage.push(Garbage::Tap(w)) {
             std::mem::forget(g); // unreachable: callers checked for a free slot
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handle_and_tap_can_move_between_threads() {
+        fn shareable<T: Clone + Send + Sync>() {}
+        fn movable<T: Send>() {}
+        shareable::<EngineHandle>();
+        movable::<MixTap>();
+        shareable::<Arc<Meters>>();
     }
 }
