@@ -43,12 +43,15 @@ async fn echo(ws: WebSocketUpgrade) -> axum::response::Response {
     })
 }
 
-type Client = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Client =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn next_json(ws: &mut Client) -> Value {
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) => return serde_json::from_str(t.as_str()).unwrap_or(Value::Null),
+            Some(Ok(Message::Text(t))) => {
+                return serde_json::from_str(t.as_str()).unwrap_or(Value::Null)
+            }
             Some(Ok(_)) => continue,
             _ => return Value::Null,
         }
@@ -60,7 +63,9 @@ async fn run_echo(url: String) -> Vec<f64> {
     for _ in 0..2 * CLIENTS {
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
-            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("echo connect");
+            let (mut ws, _) = tokio_tungstenite::connect_async(url)
+                .await
+                .expect("echo connect");
             let text = json!({"type":"update_gain","channel":1,"gain":0.5}).to_string();
             let mut out = Vec::with_capacity(CHANGES);
             for _ in 0..CHANGES {
@@ -87,12 +92,28 @@ async fn run_monmix(url: String) -> (Vec<f64>, Vec<f64>) {
         let url = url.clone();
         let sync_times = sync_times.clone();
         tasks.push(tokio::spawn(async move {
-            let (mut a, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
-            a.send(Message::Text(json!({"type":"hello","name":format!("bench {c}")}).to_string().into())).await.unwrap();
+            let (mut a, _) = tokio_tungstenite::connect_async(&url)
+                .await
+                .expect("connect");
+            a.send(Message::Text(
+                json!({"type":"hello","name":format!("bench {c}")})
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .unwrap();
             let w = next_json(&mut a).await;
             let (id, token) = (w["client_id"].clone(), w["token"].clone());
-            let (mut b, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
-            b.send(Message::Text(json!({"type":"hello","client_id":id,"token":token}).to_string().into())).await.unwrap();
+            let (mut b, _) = tokio_tungstenite::connect_async(&url)
+                .await
+                .expect("connect");
+            b.send(Message::Text(
+                json!({"type":"hello","client_id":id,"token":token})
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .unwrap();
             let _ = next_json(&mut b).await;
             // Device B: timestamps of every param_sync, in arrival order.
             let reader = tokio::spawn(async move {
@@ -114,7 +135,13 @@ async fn run_monmix(url: String) -> (Vec<f64>, Vec<f64>) {
                 // Alternate values so every change really changes the state.
                 let g = if i % 2 == 0 { 0.5 } else { 0.75 };
                 let t0 = Instant::now();
-                a.send(Message::Text(json!({"type":"update_gain","channel":1,"gain":g}).to_string().into())).await.unwrap();
+                a.send(Message::Text(
+                    json!({"type":"update_gain","channel":1,"gain":g})
+                        .to_string()
+                        .into(),
+                ))
+                .await
+                .unwrap();
                 loop {
                     let v = next_json(&mut a).await;
                     if v["type"] == "gain_updated" || v.is_null() {
@@ -146,7 +173,9 @@ async fn run_monmix(url: String) -> (Vec<f64>, Vec<f64>) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let dir = tempfile::tempdir()?;
         let mut cfg = Config::default();

@@ -205,7 +205,12 @@ impl Config {
                 self.state.debounce_ms
             )));
         }
-        if let Some(n) = self.audio.channel_names.iter().find(|n| n.chars().count() > 32) {
+        if let Some(n) = self
+            .audio
+            .channel_names
+            .iter()
+            .find(|n| n.chars().count() > 32)
+        {
             return Err(ConfigError::Invalid(format!(
                 "channel name {n:?} is longer than 32 characters"
             )));
@@ -254,12 +259,23 @@ mod tests {
 
     #[test]
     fn rejects_bad_values_with_a_clear_message() {
-        let e = Config::parse("[audio]\nframe_ms = 7").unwrap_err().to_string();
+        let e = Config::parse("[audio]\nframe_ms = 7")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("frame_ms"), "{e}");
-        let e = Config::parse("[audio]\nchanels = 7").unwrap_err().to_string();
+        let e = Config::parse("[audio]\nchanels = 7")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("chanels"), "{e}");
-        let e = Config::parse("[state]\ndebounce_ms = 500").unwrap_err().to_string();
+        let e = Config::parse("[state]\ndebounce_ms = 500")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("100"), "{e}");
-        assert_eq!(Config::parse("[audio]\nframe_ms = 2.5").unwrap().frame_len(), 120);
+        assert_eq!(
+            Config::parse("[audio]\nframe_ms = 2.5")
+                .unwrap()
+                .frame_len(),
+            120
+        );
     }
 }

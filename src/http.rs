@@ -116,23 +116,86 @@ fn escape(s: &str) -> String {
 async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     let mut out = String::new();
     let mut metric = |name: &str, help: &str, kind: &str, value: u64| {
-        let _ = writeln!(out, "# HELP monmix_{name} {help}\n# TYPE monmix_{name} {kind}\nmonmix_{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP monmix_{name} {help}\n# TYPE monmix_{name} {kind}\nmonmix_{name} {value}"
+        );
     };
     let e = app.engine.stats();
-    metric("engine_ticks_total", "Engine frames processed.", "counter", e.ticks.load(Ordering::Relaxed));
-    metric("engine_underruns_total", "Frames the input did not deliver in time (silence mixed).", "counter", e.underruns.load(Ordering::Relaxed));
-    metric("engine_overruns_total", "Input frames skipped to keep latency bounded.", "counter", e.overruns.load(Ordering::Relaxed));
-    metric("engine_late_ticks_total", "Ticks that took longer than a frame.", "counter", e.late_ticks.load(Ordering::Relaxed));
-    metric("engine_tap_drops_total", "Mix frames dropped because a consumer was behind.", "counter", e.tap_drops.load(Ordering::Relaxed));
-    metric("engine_max_tick_ns", "Longest engine tick.", "gauge", e.max_tick_ns.load(Ordering::Relaxed));
+    metric(
+        "engine_ticks_total",
+        "Engine frames processed.",
+        "counter",
+        e.ticks.load(Ordering::Relaxed),
+    );
+    metric(
+        "engine_underruns_total",
+        "Frames the input did not deliver in time (silence mixed).",
+        "counter",
+        e.underruns.load(Ordering::Relaxed),
+    );
+    metric(
+        "engine_overruns_total",
+        "Input frames skipped to keep latency bounded.",
+        "counter",
+        e.overruns.load(Ordering::Relaxed),
+    );
+    metric(
+        "engine_late_ticks_total",
+        "Ticks that took longer than a frame.",
+        "counter",
+        e.late_ticks.load(Ordering::Relaxed),
+    );
+    metric(
+        "engine_tap_drops_total",
+        "Mix frames dropped because a consumer was behind.",
+        "counter",
+        e.tap_drops.load(Ordering::Relaxed),
+    );
+    metric(
+        "engine_max_tick_ns",
+        "Longest engine tick.",
+        "gauge",
+        e.max_tick_ns.load(Ordering::Relaxed),
+    );
     let i = &app.input_stats;
-    metric("input_frames_total", "Frames produced by the input.", "counter", i.frames_produced.load(Ordering::Relaxed));
-    metric("input_dropped_total", "Input frames dropped (engine behind).", "counter", i.frames_dropped.load(Ordering::Relaxed));
-    metric("input_reconnects_total", "Audio device reopen attempts that succeeded.", "counter", i.device_reconnects.load(Ordering::Relaxed));
+    metric(
+        "input_frames_total",
+        "Frames produced by the input.",
+        "counter",
+        i.frames_produced.load(Ordering::Relaxed),
+    );
+    metric(
+        "input_dropped_total",
+        "Input frames dropped (engine behind).",
+        "counter",
+        i.frames_dropped.load(Ordering::Relaxed),
+    );
+    metric(
+        "input_reconnects_total",
+        "Audio device reopen attempts that succeeded.",
+        "counter",
+        i.device_reconnects.load(Ordering::Relaxed),
+    );
     let p = app.store.persist_stats();
-    metric("state_writes_total", "Successful state file writes.", "counter", p.writes());
-    metric("state_write_failures_total", "Failed state file writes (retried).", "counter", p.failures());
-    metric("clients", "Clients with a stored mix.", "gauge", app.store.snapshot().channels_state.len() as u64);
+    metric(
+        "state_writes_total",
+        "Successful state file writes.",
+        "counter",
+        p.writes(),
+    );
+    metric(
+        "state_write_failures_total",
+        "Failed state file writes (retried).",
+        "counter",
+        p.failures(),
+    );
+    metric(
+        "clients",
+        "Clients with a stored mix.",
+        "gauge",
+        app.store.snapshot().channels_state.len() as u64,
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

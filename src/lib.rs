@@ -19,3 +19,4 @@ pub mod frames;
 pub mod http;
 pub mod server;
 pub mod state;
+pub mod stream;

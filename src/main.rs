@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use monmix::config::Config;
 
 #[derive(Parser)]
-#[command(name = "monmix", version, about = "Personal monitor mixes for a whole band")]
+#[command(
+    name = "monmix",
+    version,
+    about = "Personal monitor mixes for a whole band"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -128,7 +132,11 @@ fn state_cmd(cmd: StateCmd, config: Option<PathBuf>, state: Option<PathBuf>) -> 
         }
         StateCmd::Import { file } => {
             let n = monmix::server::import_state(&cfg, &path, &file)?;
-            println!("imported {n} client(s) from {} into {}", file.display(), path.display());
+            println!(
+                "imported {n} client(s) from {} into {}",
+                file.display(),
+                path.display()
+            );
         }
     }
     Ok(())
@@ -146,7 +154,11 @@ fn devices() -> Result<()> {
             d.name,
             if d.is_default { " (default)" } else { "" },
             d.channels_max,
-            if rates.is_empty() { "?".to_string() } else { rates.join("/") }
+            if rates.is_empty() {
+                "?".to_string()
+            } else {
+                rates.join("/")
+            }
         );
     }
     Ok(())

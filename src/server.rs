@@ -77,7 +77,12 @@ impl Server {
             },
             input.reader,
         )?;
-        if let Some(dir) = cfg.state.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = cfg
+            .state
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir).map_err(|e| ServerError::StateFile {
                 path: cfg.state.path.display().to_string(),
                 msg: format!("cannot create its directory: {e}"),
@@ -151,7 +156,10 @@ impl Server {
     }
 
     /// Serves until `signal` resolves, then stops every task and writes the state.
-    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
         let token = self.shutdown.clone();
         tokio::spawn(async move {
             signal.await;

@@ -19,11 +19,40 @@ fn bad_arguments_fail_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s.json");
     let cases: [(&[&str], &str); 4] = [
-        (&["serve", "--input", "walkman", "--state", state.to_str().unwrap()], "walkman"),
-        (&["serve", "--frame-ms", "7", "--state", state.to_str().unwrap()], "frame_ms"),
-        (&["serve", "--config", "/nonexistent/monmix.toml"], "/nonexistent/monmix.toml"),
         (
-            &["serve", "--input", "file:/nonexistent.wav", "--state", state.to_str().unwrap(), "--http", "127.0.0.1:0"],
+            &[
+                "serve",
+                "--input",
+                "walkman",
+                "--state",
+                state.to_str().unwrap(),
+            ],
+            "walkman",
+        ),
+        (
+            &[
+                "serve",
+                "--frame-ms",
+                "7",
+                "--state",
+                state.to_str().unwrap(),
+            ],
+            "frame_ms",
+        ),
+        (
+            &["serve", "--config", "/nonexistent/monmix.toml"],
+            "/nonexistent/monmix.toml",
+        ),
+        (
+            &[
+                "serve",
+                "--input",
+                "file:/nonexistent.wav",
+                "--state",
+                state.to_str().unwrap(),
+                "--http",
+                "127.0.0.1:0",
+            ],
             "/nonexistent.wav",
         ),
     ];
@@ -36,16 +65,32 @@ fn bad_arguments_fail_with_one_clear_line() {
         assert!(lines[0].starts_with("monmix: "), "{err}");
         assert!(lines[0].contains(needle), "{args:?}: {err}");
     }
-    assert!(!state.exists(), "a failed start must not create a state file");
+    assert!(
+        !state.exists(),
+        "a failed start must not create a state file"
+    );
 }
 
 #[test]
 fn state_import_then_show_keeps_the_seed_mixes_and_hides_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed_channels_state.json");
-    let out = monmix(&["state", "import", fixture, "--state", state.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/seed_channels_state.json"
+    );
+    let out = monmix(&[
+        "state",
+        "import",
+        fixture,
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("imported 2 client(s)"));
 
     let out = monmix(&["state", "show", "--state", state.to_str().unwrap()]);
@@ -62,7 +107,10 @@ fn state_import_then_show_keeps_the_seed_mixes_and_hides_tokens() {
     // The imported clients are served after a start.
     let server = Server::start(dir.path(), &[]);
     let state_now = server.state_json();
-    assert_eq!(state_now["channels_state"]["web-def456"]["channels"], serde_json::json!([3, 4, 5, 6, 7]));
+    assert_eq!(
+        state_now["channels_state"]["web-def456"]["channels"],
+        serde_json::json!([3, 4, 5, 6, 7])
+    );
     assert_eq!(server.terminate(), Some(0));
 }
 
@@ -77,17 +125,27 @@ fn serve_stops_cleanly_on_sigterm_and_metrics_count_ticks() {
         .find_map(|l| l.strip_prefix("monmix_engine_ticks_total "))
         .and_then(|v| v.trim().parse().ok())
         .expect("ticks metric");
-    assert!(ticks >= 10, "engine ticked only {ticks} times in 300 ms:\n{body}");
+    assert!(
+        ticks >= 10,
+        "engine ticked only {ticks} times in 300 ms:\n{body}"
+    );
     let status = http_get(server.addr, "/api/status");
     assert!(status.contains("\"Kick\""), "{status}");
     assert_eq!(server.terminate(), Some(0));
-    assert!(dir.path().join("state.json").exists(), "state written on shutdown");
+    assert!(
+        dir.path().join("state.json").exists(),
+        "state written on shutdown"
+    );
 }
 
 #[test]
 fn devices_lists_or_says_there_are_none() {
     let out = monmix(&["devices"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!out.stdout.is_empty());
 }
 
@@ -95,8 +153,14 @@ fn devices_lists_or_says_there_are_none() {
 pub fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default()
+    out.split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default()
 }

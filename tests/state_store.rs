@@ -484,6 +484,7 @@ fn valid_ops_produce_events_and_engine_params() {
         assert_eq!(applied.sequence, seq, "{op:?}");
         let expect = vec![Event {
             sequence: seq,
+            origin: 0,
             client_id: "a".into(),
             change,
         }];

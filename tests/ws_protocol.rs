@@ -48,9 +48,7 @@ async fn seed_flow_sync_and_restart() {
 
     // welcome lists the configured channel names and the 48 kHz format.
     let mut probe = Ws::connect(&server.ws_url()).await;
-    let w = probe
-        .hello(json!({"client_id": id, "token": token}))
-        .await;
+    let w = probe.hello(json!({"client_id": id, "token": token})).await;
     assert_eq!(w["channels"][0], json!({"index": 0, "name": "Kick"}));
     assert_eq!(w["channels"][4]["name"], "Ch 5");
     assert_eq!(w["sample_rate"], 48000);
@@ -69,9 +67,13 @@ async fn seed_flow_sync_and_restart() {
     assert_eq!(sync["type"], "param_sync");
     assert_eq!(sync["param"], "mix");
 
-    a.send(json!({"type":"update_gain","channel":1,"gain":0.7})).await;
+    a.send(json!({"type":"update_gain","channel":1,"gain":0.7}))
+        .await;
     let ack = a.recv().await;
-    assert_eq!(ack, json!({"type":"gain_updated","client_id":id,"channel":1,"gain":0.7}));
+    assert_eq!(
+        ack,
+        json!({"type":"gain_updated","client_id":id,"channel":1,"gain":0.7})
+    );
     let sync = b.recv().await;
     assert_eq!(
         sync,
@@ -81,11 +83,31 @@ async fn seed_flow_sync_and_restart() {
     silent(&mut a, Duration::from_millis(200)).await;
 
     for (msg, ack_ty, param) in [
-        (json!({"type":"update_pan","channel":0,"pan":0.25}), "pan_updated", "pan"),
-        (json!({"type":"toggle_mute","channel":1,"muted":true}), "mute_updated", "mute"),
-        (json!({"type":"toggle_solo","channel":0,"soloed":true}), "solo_updated", "solo"),
-        (json!({"type":"update_master","gain":1.5}), "master_updated", "master"),
-        (json!({"type":"set_on","channel":3,"on":true}), "channels_updated", "channels"),
+        (
+            json!({"type":"update_pan","channel":0,"pan":0.25}),
+            "pan_updated",
+            "pan",
+        ),
+        (
+            json!({"type":"toggle_mute","channel":1,"muted":true}),
+            "mute_updated",
+            "mute",
+        ),
+        (
+            json!({"type":"toggle_solo","channel":0,"soloed":true}),
+            "solo_updated",
+            "solo",
+        ),
+        (
+            json!({"type":"update_master","gain":1.5}),
+            "master_updated",
+            "master",
+        ),
+        (
+            json!({"type":"set_on","channel":3,"on":true}),
+            "channels_updated",
+            "channels",
+        ),
         (json!({"type":"rename","name":"Ana G"}), "renamed", "name"),
     ] {
         a.send(msg).await;
@@ -108,7 +130,15 @@ async fn seed_flow_sync_and_restart() {
     c.send(json!({"type":"subscribe"})).await;
     let r = c.recv().await;
     assert_eq!(r["type"], "auto_resubscribed");
-    for k in ["channels", "gains", "pans", "mutes", "solos", "master_gain", "name"] {
+    for k in [
+        "channels",
+        "gains",
+        "pans",
+        "mutes",
+        "solos",
+        "master_gain",
+        "name",
+    ] {
         assert_eq!(r["mix"][k], expected[k], "field {k} after restart: {r}");
     }
 }
@@ -118,31 +148,64 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let dir = tmp();
     let server = Server::start(dir.path(), &[]);
     let (mut a, id, _token) = new_client(&server, "Bo").await;
-    a.send(json!({"type":"subscribe","channels":[0,2],"gains":{"0":0.5}})).await;
+    a.send(json!({"type":"subscribe","channels":[0,2],"gains":{"0":0.5}}))
+        .await;
     let before = a.recv().await["mix"].clone();
     let (mut other, other_id, _) = new_client(&server, "Cy").await;
     drop(other.inner.close(None).await);
 
     let big = format!(r#"{{"type":"rename","name":"{}"}}"#, "x".repeat(1 << 20));
     let cases: Vec<(String, &str)> = vec![
-        (r#"{"type":"update_gain","channel":0,"gain":-0.1}"#.into(), "out_of_range"),
-        (r#"{"type":"update_gain","channel":0,"gain":2.01}"#.into(), "out_of_range"),
-        (r#"{"type":"update_gain","channel":0,"gain":NaN}"#.into(), "bad_json"),
-        (r#"{"type":"update_gain","channel":0,"gain":1e309}"#.into(), "bad_json"),
-        (r#"{"type":"update_gain","channel":999,"gain":1}"#.into(), "unknown_channel"),
-        (r#"{"type":"update_gain","channel":-1,"gain":1}"#.into(), "unknown_channel"),
-        (r#"{"type":"update_pan","channel":0,"pan":1.5}"#.into(), "out_of_range"),
+        (
+            r#"{"type":"update_gain","channel":0,"gain":-0.1}"#.into(),
+            "out_of_range",
+        ),
+        (
+            r#"{"type":"update_gain","channel":0,"gain":2.01}"#.into(),
+            "out_of_range",
+        ),
+        (
+            r#"{"type":"update_gain","channel":0,"gain":NaN}"#.into(),
+            "bad_json",
+        ),
+        (
+            r#"{"type":"update_gain","channel":0,"gain":1e309}"#.into(),
+            "bad_json",
+        ),
+        (
+            r#"{"type":"update_gain","channel":999,"gain":1}"#.into(),
+            "unknown_channel",
+        ),
+        (
+            r#"{"type":"update_gain","channel":-1,"gain":1}"#.into(),
+            "unknown_channel",
+        ),
+        (
+            r#"{"type":"update_pan","channel":0,"pan":1.5}"#.into(),
+            "out_of_range",
+        ),
         (r#"{"type":"update_gain","channel":0}"#.into(), "bad_json"),
-        (r#"{"type":"update_gain","channel":"0","gain":1}"#.into(), "bad_json"),
-        (r#"{"type":"toggle_mute","channel":0,"muted":"yes"}"#.into(), "bad_json"),
-        (r#"{"type":"set_channels","channels":[0,64]}"#.into(), "unknown_channel"),
+        (
+            r#"{"type":"update_gain","channel":"0","gain":1}"#.into(),
+            "bad_json",
+        ),
+        (
+            r#"{"type":"toggle_mute","channel":0,"muted":"yes"}"#.into(),
+            "bad_json",
+        ),
+        (
+            r#"{"type":"set_channels","channels":[0,64]}"#.into(),
+            "unknown_channel",
+        ),
         (r#"{"type":"rename","name":""}"#.into(), "out_of_range"),
         ("this is not json".into(), "bad_json"),
         (r#"{"no":"type"}"#.into(), "bad_json"),
         (r#"{"type":"launch_rockets"}"#.into(), "unknown_type"),
         (r#"{"type":"list_clients"}"#.into(), "forbidden"),
         (
-            format!(r#"{{"type":"update_client_mix","client_id":"{other_id}","op":{{"type":"update_gain","channel":0,"gain":0.1}}}}"#),
+            format!(
+                r#"{{"type":"update_client_mix","client_id":"{other_id}","op":{{"type":"update_gain","channel":0,"gain":0.1}}}}"#
+            ),
             "forbidden",
         ),
     ];
@@ -166,17 +229,23 @@ async fn bad_input_is_refused_and_changes_nothing() {
 
     // Wrong token for an existing client.
     let mut x = Ws::connect(&server.ws_url()).await;
-    x.send(json!({"type":"hello","client_id": other_id, "token":"00000000000000000000000000000000"}))
-        .await;
+    x.send(
+        json!({"type":"hello","client_id": other_id, "token":"00000000000000000000000000000000"}),
+    )
+    .await;
     assert_eq!(x.recv().await["code"], "unauthorized");
-    x.send(json!({"type":"update_gain","channel":0,"gain":0.1})).await;
+    x.send(json!({"type":"update_gain","channel":0,"gain":0.1}))
+        .await;
     assert_eq!(x.recv().await["code"], "unauthorized");
 
     // A burst of 1000 valid messages: at most ~200/s are applied, the rest is refused
     // with one rate_limited error; the server stays up and consistent.
     let mut burst = String::new();
     for i in 0..1000 {
-        burst = format!(r#"{{"type":"update_gain","channel":2,"gain":{}}}"#, (i % 100) as f64 / 100.0);
+        burst = format!(
+            r#"{{"type":"update_gain","channel":2,"gain":{}}}"#,
+            (i % 100) as f64 / 100.0
+        );
         a.send_raw(&burst).await;
     }
     let _ = burst;
@@ -200,7 +269,8 @@ async fn bad_input_is_refused_and_changes_nothing() {
 
     // The stored state holds none of the refused values.
     let (mut eng, _) = (engineer(&server).await, ());
-    eng.send(json!({"type":"watch_client","client_id": id})).await;
+    eng.send(json!({"type":"watch_client","client_id": id}))
+        .await;
     let m = eng.recv_type("client_mix").await;
     assert_eq!(m["mix"]["gains"]["0"], 0.5);
     assert_eq!(m["mix"]["pans"], before["pans"]);
@@ -234,7 +304,12 @@ async fn engineer_edits_reorders_and_pin_locks_out() {
 
     eng.send(json!({"type":"list_clients"})).await;
     let c = eng.recv_type("clients").await;
-    let ids: Vec<&str> = c["clients"].as_array().unwrap().iter().map(|c| c["client_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = c["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [ana_id.as_str(), bo_id.as_str()]);
     assert_eq!(c["clients"][0]["online"], true);
 
@@ -249,13 +324,15 @@ async fn engineer_edits_reorders_and_pin_locks_out() {
     assert_eq!(sync["value"], 1.25);
 
     // The performer's own change reaches the watching engineer.
-    ana.send(json!({"type":"update_pan","channel":2,"pan":-1.0})).await;
+    ana.send(json!({"type":"update_pan","channel":2,"pan":-1.0}))
+        .await;
     ana.recv_type("pan_updated").await;
     let sync = eng.recv_type("param_sync").await;
     assert_eq!(sync["client_id"], ana_id.as_str());
     assert_eq!(sync["value"], -1.0);
 
-    eng.send(json!({"type":"reorder_clients","order":[bo_id, ana_id]})).await;
+    eng.send(json!({"type":"reorder_clients","order":[bo_id, ana_id]}))
+        .await;
     let c = eng.recv_type("clients").await;
     assert_eq!(c["clients"][0]["client_id"], bo_id.as_str());
 
@@ -278,11 +355,18 @@ async fn engineer_edits_reorders_and_pin_locks_out() {
     assert_eq!(w.recv().await["code"], "rate_limited");
     // An engineer token still works (different credential).
     let mut w = Ws::connect(&server.ws_url()).await;
-    let welcome = w.hello(json!({"engineer_token":"eng-token-0123456789"})).await;
+    let welcome = w
+        .hello(json!({"engineer_token":"eng-token-0123456789"}))
+        .await;
     assert_eq!(welcome["role"], "engineer");
-    w.send(json!({"type":"delete_client","client_id": bo_id})).await;
+    w.send(json!({"type":"delete_client","client_id": bo_id}))
+        .await;
     let c = w.recv_type("clients").await;
-    let c = if c["clients"].as_array().unwrap().len() == 2 { w.recv_type("clients").await } else { c };
+    let c = if c["clients"].as_array().unwrap().len() == 2 {
+        w.recv_type("clients").await
+    } else {
+        c
+    };
     assert_eq!(c["clients"].as_array().unwrap().len(), 1);
 }
 
@@ -297,7 +381,8 @@ async fn sigterm_flushes_a_change_made_just_before() {
     let code = server.terminate();
     assert_eq!(code, Some(0));
     let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap())
+            .unwrap();
     assert_eq!(state["channels_state"][&id]["master_gain"], 0.3);
     assert_eq!(state["format_version"], 1);
 }
@@ -315,14 +400,19 @@ async fn kill9_keeps_every_change_acked_150ms_before() {
         let mut ws = Ws::connect(&server.ws_url()).await;
         let w = ws.hello(json!({"client_id": id, "token": token})).await;
         if let Some(g) = expected_gain {
-            assert_eq!(w["mix"]["gains"]["0"].as_f64(), Some(g), "cycle {cycle}: lost a change");
+            assert_eq!(
+                w["mix"]["gains"]["0"].as_f64(),
+                Some(g),
+                "cycle {cycle}: lost a change"
+            );
         }
         // A stream of changes; the last ones land < 150 ms before the kill.
         let n = 5 + (cycle % 7);
         let mut acked: Vec<(f64, std::time::Instant)> = Vec::new();
         for i in 0..n {
             let g = ((cycle * 31 + i * 7) % 200) as f64 / 100.0;
-            ws.send(json!({"type":"update_gain","channel":0,"gain":g})).await;
+            ws.send(json!({"type":"update_gain","channel":0,"gain":g}))
+                .await;
             let ack = ws.recv_type("gain_updated").await;
             acked.push((ack["gain"].as_f64().unwrap(), std::time::Instant::now()));
             tokio::time::sleep(Duration::from_millis(10 + (i as u64 * 13) % 40)).await;
@@ -330,18 +420,31 @@ async fn kill9_keeps_every_change_acked_150ms_before() {
         let kill_at = std::time::Instant::now();
         server.kill9();
         // The newest change acked >= 150 ms before the kill must be there; newer ones may be.
-        let must: Vec<f64> = acked.iter().filter(|(_, t)| kill_at.duration_since(*t) >= Duration::from_millis(150)).map(|(g, _)| *g).collect();
+        let must: Vec<f64> = acked
+            .iter()
+            .filter(|(_, t)| kill_at.duration_since(*t) >= Duration::from_millis(150))
+            .map(|(g, _)| *g)
+            .collect();
         server = Server::start(dir.path(), &[]);
         let state = server.state_json();
-        let stored = state["channels_state"][&id]["gains"]["0"].as_f64().unwrap_or(1.0);
+        let stored = state["channels_state"][&id]["gains"]["0"]
+            .as_f64()
+            .unwrap_or(1.0);
         if let Some(last_must) = must.last() {
             let idx_must = acked.iter().rposition(|(g, _)| g == last_must).unwrap();
             let ok = acked[idx_must..].iter().any(|(g, _)| *g == stored);
-            assert!(ok, "cycle {cycle}: stored {stored}, acked {acked:?}, must have {last_must}");
+            assert!(
+                ok,
+                "cycle {cycle}: stored {stored}, acked {acked:?}, must have {last_must}"
+            );
         }
         expected_gain = Some(stored);
         assert!(
-            std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains("corrupt")),
+            std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("corrupt")),
             "a corrupt file appeared"
         );
     }

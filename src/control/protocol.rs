@@ -209,9 +209,8 @@ struct HelloWire {
 }
 
 fn shape<T: for<'de> Deserialize<'de>>(v: Value, ty: &str) -> Result<T, WireError> {
-    serde_json::from_value(v).map_err(|e| {
-        WireError::new(ErrorCode::BadJson, format!("{ty}: {e}")).with_ref(ty)
-    })
+    serde_json::from_value(v)
+        .map_err(|e| WireError::new(ErrorCode::BadJson, format!("{ty}: {e}")).with_ref(ty))
 }
 
 /// Parses one text frame. `max_len` is checked first so a huge frame is never parsed.
@@ -230,7 +229,12 @@ pub fn parse(text: &str, max_len: usize) -> Result<ClientMsg, WireError> {
 fn parse_value(value: Value) -> Result<ClientMsg, WireError> {
     let ty = match value.get("type") {
         Some(Value::String(t)) => t.clone(),
-        Some(_) => return Err(WireError::new(ErrorCode::BadJson, "`type` must be a string")),
+        Some(_) => {
+            return Err(WireError::new(
+                ErrorCode::BadJson,
+                "`type` must be a string",
+            ))
+        }
         None => return Err(WireError::new(ErrorCode::BadJson, "missing `type`")),
     };
     let msg = match ty.as_str() {
@@ -351,11 +355,18 @@ mod tests {
     fn parses_seed_events() {
         assert_eq!(
             parse(r#"{"type":"update_gain","channel":1,"gain":0.8}"#, 65536).unwrap(),
-            ClientMsg::Mix(MixOp::UpdateGain { channel: 1, gain: 0.8 })
+            ClientMsg::Mix(MixOp::UpdateGain {
+                channel: 1,
+                gain: 0.8
+            })
         );
         assert_eq!(
             parse(r#"{"type":"subscribe"}"#, 65536).unwrap(),
-            ClientMsg::Mix(MixOp::Subscribe { channels: None, gains: None, pans: None })
+            ClientMsg::Mix(MixOp::Subscribe {
+                channels: None,
+                gains: None,
+                pans: None
+            })
         );
         let m = parse(
             r#"{"type":"update_client_mix","client_id":"c-1","op":{"type":"toggle_mute","channel":2,"muted":true}}"#,
@@ -366,7 +377,10 @@ mod tests {
             m,
             ClientMsg::UpdateClientMix {
                 client_id: "c-1".into(),
-                op: MixOp::ToggleMute { channel: 2, muted: true }
+                op: MixOp::ToggleMute {
+                    channel: 2,
+                    muted: true
+                }
             }
         );
     }
@@ -374,10 +388,22 @@ mod tests {
     #[test]
     fn bad_input_gets_the_contract_codes() {
         assert_eq!(code("not json"), ErrorCode::BadJson);
-        assert_eq!(code(r#"{"type":"update_gain","channel":0,"gain":NaN}"#), ErrorCode::BadJson);
-        assert_eq!(code(r#"{"type":"update_gain","channel":0,"gain":1e309}"#), ErrorCode::BadJson);
-        assert_eq!(code(r#"{"type":"update_gain","channel":0}"#), ErrorCode::BadJson);
-        assert_eq!(code(r#"{"type":"update_gain","channel":"0","gain":1}"#), ErrorCode::BadJson);
+        assert_eq!(
+            code(r#"{"type":"update_gain","channel":0,"gain":NaN}"#),
+            ErrorCode::BadJson
+        );
+        assert_eq!(
+            code(r#"{"type":"update_gain","channel":0,"gain":1e309}"#),
+            ErrorCode::BadJson
+        );
+        assert_eq!(
+            code(r#"{"type":"update_gain","channel":0}"#),
+            ErrorCode::BadJson
+        );
+        assert_eq!(
+            code(r#"{"type":"update_gain","channel":"0","gain":1}"#),
+            ErrorCode::BadJson
+        );
         assert_eq!(code(r#"{"type":"warp_drive"}"#), ErrorCode::UnknownType);
         assert_eq!(code(r#"{"type":7}"#), ErrorCode::BadJson);
         assert_eq!(code(r#"[1,2]"#), ErrorCode::BadJson);
@@ -385,7 +411,10 @@ mod tests {
             code(r#"{"type":"update_client_mix","client_id":"x","op":{"type":"nuke"}}"#),
             ErrorCode::UnknownType
         );
-        assert_eq!(parse(&"x".repeat(100), 10).unwrap_err().code, ErrorCode::TooLarge);
+        assert_eq!(
+            parse(&"x".repeat(100), 10).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
     }
 
     #[test]

@@ -175,7 +175,10 @@ impl Hub {
             return false;
         };
         let q = m.entry(ip).or_default();
-        while q.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60)) {
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
             q.pop_front();
         }
         q.len() < self.limits.pin_tries_per_min
@@ -253,7 +256,14 @@ pub fn mix_json(m: &MixState) -> Value {
 /// A name for a client that did not give one: "Guest" and the end of its id, so two
 /// guests are told apart in the engineer's list.
 fn guest_name(id: &str) -> String {
-    let tail: String = id.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = id
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("Guest {tail}")
 }
 
@@ -332,12 +342,17 @@ fn channel_list(cs: &[i64]) -> Result<Vec<u32>, WireError> {
     cs.iter().map(|&c| channel(c)).collect()
 }
 
-fn keyed(m: &Option<std::collections::BTreeMap<String, f64>>) -> Result<Option<std::collections::BTreeMap<u32, f64>>, WireError> {
+fn keyed(
+    m: &Option<std::collections::BTreeMap<String, f64>>,
+) -> Result<Option<std::collections::BTreeMap<u32, f64>>, WireError> {
     let Some(m) = m else { return Ok(None) };
     m.iter()
         .map(|(k, v)| {
             let c: i64 = k.parse().map_err(|_| {
-                WireError::new(ErrorCode::BadJson, format!("channel key {k:?} is not a number"))
+                WireError::new(
+                    ErrorCode::BadJson,
+                    format!("channel key {k:?} is not a number"),
+                )
             })?;
             Ok((channel(c)?, *v))
         })
@@ -348,18 +363,39 @@ fn keyed(m: &Option<std::collections::BTreeMap<String, f64>>) -> Result<Option<s
 /// Wire op -> store op.
 fn to_op(op: &MixOp) -> Result<Op, WireError> {
     Ok(match op {
-        MixOp::Subscribe { channels, gains, pans } => Op::Subscribe {
+        MixOp::Subscribe {
+            channels,
+            gains,
+            pans,
+        } => Op::Subscribe {
             channels: channels.as_deref().map(channel_list).transpose()?,
             gains: keyed(gains)?,
             pans: keyed(pans)?,
         },
-        MixOp::UpdateGain { channel: c, gain } => Op::SetGain { channel: channel(*c)?, gain: *gain },
-        MixOp::UpdatePan { channel: c, pan } => Op::SetPan { channel: channel(*c)?, pan: *pan },
-        MixOp::ToggleMute { channel: c, muted } => Op::SetMute { channel: channel(*c)?, muted: *muted },
-        MixOp::ToggleSolo { channel: c, soloed } => Op::SetSolo { channel: channel(*c)?, soloed: *soloed },
-        MixOp::SetOn { channel: c, on } => Op::SetOn { channel: channel(*c)?, on: *on },
+        MixOp::UpdateGain { channel: c, gain } => Op::SetGain {
+            channel: channel(*c)?,
+            gain: *gain,
+        },
+        MixOp::UpdatePan { channel: c, pan } => Op::SetPan {
+            channel: channel(*c)?,
+            pan: *pan,
+        },
+        MixOp::ToggleMute { channel: c, muted } => Op::SetMute {
+            channel: channel(*c)?,
+            muted: *muted,
+        },
+        MixOp::ToggleSolo { channel: c, soloed } => Op::SetSolo {
+            channel: channel(*c)?,
+            soloed: *soloed,
+        },
+        MixOp::SetOn { channel: c, on } => Op::SetOn {
+            channel: channel(*c)?,
+            on: *on,
+        },
         MixOp::UpdateMaster { gain } => Op::SetMaster { gain: *gain },
-        MixOp::SetChannels { channels } => Op::SetChannels { channels: channel_list(channels)? },
+        MixOp::SetChannels { channels } => Op::SetChannels {
+            channels: channel_list(channels)?,
+        },
         MixOp::Rename { name } => Op::Rename { name: name.clone() },
         MixOp::SavePreset { name } => Op::SavePreset { name: name.clone() },
         MixOp::LoadPreset { name } => Op::LoadPreset { name: name.clone() },
@@ -370,20 +406,37 @@ fn to_op(op: &MixOp) -> Result<Op, WireError> {
 /// The ack for an applied op, in the seed's names.
 fn ack(op: &MixOp, client_id: &str, mix: &MixState) -> Value {
     let (ty, body) = match op {
-        MixOp::Subscribe { channels: None, .. } => ("auto_resubscribed", json!({"mix": mix_json(mix)})),
+        MixOp::Subscribe { channels: None, .. } => {
+            ("auto_resubscribed", json!({"mix": mix_json(mix)}))
+        }
         MixOp::Subscribe { .. } => ("subscribed", json!({"mix": mix_json(mix)})),
-        MixOp::UpdateGain { channel, .. } => ("gain_updated", json!({"channel": channel, "gain": mix.gain(*channel as u32)})),
-        MixOp::UpdatePan { channel, .. } => ("pan_updated", json!({"channel": channel, "pan": mix.pan(*channel as u32)})),
-        MixOp::ToggleMute { channel, .. } => ("mute_updated", json!({"channel": channel, "muted": mix.muted(*channel as u32)})),
-        MixOp::ToggleSolo { channel, .. } => ("solo_updated", json!({"channel": channel, "soloed": mix.soloed(*channel as u32)})),
+        MixOp::UpdateGain { channel, .. } => (
+            "gain_updated",
+            json!({"channel": channel, "gain": mix.gain(*channel as u32)}),
+        ),
+        MixOp::UpdatePan { channel, .. } => (
+            "pan_updated",
+            json!({"channel": channel, "pan": mix.pan(*channel as u32)}),
+        ),
+        MixOp::ToggleMute { channel, .. } => (
+            "mute_updated",
+            json!({"channel": channel, "muted": mix.muted(*channel as u32)}),
+        ),
+        MixOp::ToggleSolo { channel, .. } => (
+            "solo_updated",
+            json!({"channel": channel, "soloed": mix.soloed(*channel as u32)}),
+        ),
         MixOp::SetOn { .. } => ("channels_updated", json!({"channels": mix.channels})),
         MixOp::UpdateMaster { .. } => ("master_updated", json!({"gain": mix.master_gain})),
         MixOp::SetChannels { .. } => ("channels_updated", json!({"channels": mix.channels})),
         MixOp::Rename { .. } => ("renamed", json!({"name": mix.name})),
-        MixOp::LoadPreset { name } => ("preset_loaded", json!({"name": name, "mix": mix_json(mix)})),
-        MixOp::SavePreset { .. } | MixOp::DeletePreset { .. } => {
-            ("presets", json!({"presets": mix.presets.keys().collect::<Vec<_>>()}))
+        MixOp::LoadPreset { name } => {
+            ("preset_loaded", json!({"name": name, "mix": mix_json(mix)}))
         }
+        MixOp::SavePreset { .. } | MixOp::DeletePreset { .. } => (
+            "presets",
+            json!({"presets": mix.presets.keys().collect::<Vec<_>>()}),
+        ),
     };
     let mut v = msg(ty, body);
     if let Some(o) = v.as_object_mut() {
@@ -465,13 +518,19 @@ impl Session {
             return self.hello(hub, h, now);
         }
         let Some(role) = self.role else {
-            return Err(WireError::new(ErrorCode::Unauthorized, "send `hello` first"));
+            return Err(WireError::new(
+                ErrorCode::Unauthorized,
+                "send `hello` first",
+            ));
         };
         let engineer = || {
             if role == Role::Engineer {
                 Ok(())
             } else {
-                Err(WireError::new(ErrorCode::Forbidden, "engineer role required"))
+                Err(WireError::new(
+                    ErrorCode::Forbidden,
+                    "engineer role required",
+                ))
             }
         };
         match m {
@@ -499,7 +558,10 @@ impl Session {
                         .with_ref("watch_client")
                 })?;
                 self.watching = Some(id.clone());
-                Ok(vec![msg("client_mix", json!({"client_id": id, "mix": mix_json(&mix)}))])
+                Ok(vec![msg(
+                    "client_mix",
+                    json!({"client_id": id, "mix": mix_json(&mix)}),
+                )])
             }
             ClientMsg::ListClients => {
                 engineer().map_err(|e| e.with_ref("list_clients"))?;
@@ -508,7 +570,11 @@ impl Session {
             ClientMsg::ReorderClients { order } => {
                 engineer().map_err(|e| e.with_ref("reorder_clients"))?;
                 hub.store
-                    .apply(Command { origin: self.id, client_id: String::new(), op: Op::Reorder { order } })
+                    .apply(Command {
+                        origin: self.id,
+                        client_id: String::new(),
+                        op: Op::Reorder { order },
+                    })
                     .map_err(|e| store_err(e, "reorder_clients"))?;
                 hub.poke_roster();
                 Ok(Vec::new())
@@ -516,7 +582,11 @@ impl Session {
             ClientMsg::DeleteClient { client_id } => {
                 engineer().map_err(|e| e.with_ref("delete_client"))?;
                 hub.store
-                    .apply(Command { origin: self.id, client_id, op: Op::Delete })
+                    .apply(Command {
+                        origin: self.id,
+                        client_id,
+                        op: Op::Delete,
+                    })
                     .map_err(|e| store_err(e, "delete_client"))?;
                 hub.poke_roster();
                 Ok(Vec::new())
@@ -534,12 +604,19 @@ impl Session {
         let store_op = to_op(op).map_err(|e| e.with_ref(ty))?;
         if let Some(c) = store_op.channel() {
             if c as usize >= hub.channel_names.len() {
-                return Err(WireError::new(ErrorCode::UnknownChannel, format!("no channel {c}")).with_ref(ty));
+                return Err(
+                    WireError::new(ErrorCode::UnknownChannel, format!("no channel {c}"))
+                        .with_ref(ty),
+                );
             }
         }
         let renames = matches!(op, MixOp::Rename { .. });
         hub.store
-            .apply(Command { origin: self.id, client_id: client_id.to_owned(), op: store_op })
+            .apply(Command {
+                origin: self.id,
+                client_id: client_id.to_owned(),
+                op: store_op,
+            })
             .map_err(|e| store_err(e, ty))?;
         if renames {
             hub.poke_roster();
@@ -550,7 +627,9 @@ impl Session {
 
     fn hello(&mut self, hub: &Hub, h: Hello, now: Instant) -> Result<Vec<Value>, WireError> {
         if self.role.is_some() {
-            return Err(WireError::new(ErrorCode::BadJson, "`hello` was already sent").with_ref("hello"));
+            return Err(
+                WireError::new(ErrorCode::BadJson, "`hello` was already sent").with_ref("hello"),
+            );
         }
         let unauthorized = |m: &str| WireError::new(ErrorCode::Unauthorized, m).with_ref("hello");
         let mut role = Role::Performer;
@@ -572,11 +651,9 @@ impl Session {
             role = Role::Engineer;
         }
         if let Some(t) = &h.engineer_token {
-            let ok = hub
-                .security
-                .engineer_tokens
-                .iter()
-                .any(|k| !k.is_empty() && state::identity::constant_time_eq(k.as_bytes(), t.as_bytes()));
+            let ok = hub.security.engineer_tokens.iter().any(|k| {
+                !k.is_empty() && state::identity::constant_time_eq(k.as_bytes(), t.as_bytes())
+            });
             if !ok {
                 return Err(unauthorized("unknown engineer token"));
             }
@@ -584,7 +661,10 @@ impl Session {
         }
         if let Some(name) = &h.name {
             if let Some(problem) = state::model::name_problem(name) {
-                return Err(WireError::new(ErrorCode::OutOfRange, format!("name: {problem}")).with_ref("hello"));
+                return Err(
+                    WireError::new(ErrorCode::OutOfRange, format!("name: {problem}"))
+                        .with_ref("hello"),
+                );
             }
         }
 
@@ -593,7 +673,9 @@ impl Session {
         let mut token = h.token.clone();
         let client_id = match &h.client_id {
             Some(id) if hub.store.mix(id).is_some() => {
-                let owns = token.as_deref().is_some_and(|t| hub.store.verify_token(id, t));
+                let owns = token
+                    .as_deref()
+                    .is_some_and(|t| hub.store.verify_token(id, t));
                 if !owns && role != Role::Engineer {
                     if hub.store.has_token(id) {
                         return Err(unauthorized("wrong or missing token for this client_id"));
@@ -601,7 +683,13 @@ impl Session {
                     // Imported from a seed file: no token yet. First device claims it.
                     let t = state::new_token();
                     hub.store
-                        .apply(Command { origin: self.id, client_id: id.clone(), op: Op::SetToken { token_hash: state::hash_token(&t) } })
+                        .apply(Command {
+                            origin: self.id,
+                            client_id: id.clone(),
+                            op: Op::SetToken {
+                                token_hash: state::hash_token(&t),
+                            },
+                        })
                         .map_err(|e| store_err(e, "hello"))?;
                     token = Some(t);
                 } else if !owns {
@@ -621,7 +709,11 @@ impl Session {
                         client_id: id.clone(),
                         op: Op::Register {
                             token_hash: state::hash_token(&t),
-                            name: h.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| guest_name(&id)),
+                            name: h
+                                .name
+                                .clone()
+                                .filter(|n| !n.is_empty())
+                                .unwrap_or_else(|| guest_name(&id)),
                         },
                     })
                     .map_err(|e| store_err(e, "hello"))?;
@@ -630,18 +722,29 @@ impl Session {
             }
         };
         if let Some(id) = &client_id {
-            let _ = hub.store.apply(Command { origin: self.id, client_id: id.clone(), op: Op::Connected });
+            let _ = hub.store.apply(Command {
+                origin: self.id,
+                client_id: id.clone(),
+                op: Op::Connected,
+            });
             if let Some(name) = h.name.as_ref().filter(|n| !n.is_empty()) {
                 let current = hub.store.mix(id).map(|m| m.name).unwrap_or_default();
                 if current.is_empty() {
-                    let _ = hub.store.apply(Command { origin: self.id, client_id: id.clone(), op: Op::Rename { name: name.clone() } });
+                    let _ = hub.store.apply(Command {
+                        origin: self.id,
+                        client_id: id.clone(),
+                        op: Op::Rename { name: name.clone() },
+                    });
                 }
             }
             hub.set_online(id, true);
         }
         self.role = Some(role);
         self.client_id = client_id.clone();
-        let mix = client_id.as_ref().and_then(|id| hub.store.mix(id)).map(|m| mix_json(&m));
+        let mix = client_id
+            .as_ref()
+            .and_then(|id| hub.store.mix(id))
+            .map(|m| mix_json(&m));
         let mut out = vec![msg(
             "welcome",
             json!({

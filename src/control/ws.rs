@@ -49,7 +49,11 @@ pub async fn handler(
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     let Some(admission) = hub.admit(peer.ip()) else {
-        return (StatusCode::TOO_MANY_REQUESTS, "too many sessions from this address").into_response();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many sessions from this address",
+        )
+            .into_response();
     };
     let max = hub.limits.max_message;
     ws.max_message_size(max)
@@ -185,7 +189,10 @@ async fn run(app: Arc<AppState>, socket: WebSocket, session: &mut Session) {
         End::Shutdown => (1001, "server shutting down"),
     };
     if matches!(end, End::SlowReader) {
-        warn!(session = session.id, "closing a session whose client does not read");
+        warn!(
+            session = session.id,
+            "closing a session whose client does not read"
+        );
     }
     // The queue may be full (slow reader): drop it and close directly.
     let _ = tx.try_send(Message::Close(Some(CloseFrame {
@@ -204,7 +211,10 @@ fn round4(x: f32) -> f64 {
 fn meter_msg(app: &AppState, session: &Session) -> Value {
     let m = app.engine.meters();
     let inputs: Vec<[f64; 2]> = (0..app.hub.channel_names.len())
-        .map(|c| m.input(c).map_or([0.0, 0.0], |l| [round4(l.rms), round4(l.peak)]))
+        .map(|c| {
+            m.input(c)
+                .map_or([0.0, 0.0], |l| [round4(l.rms), round4(l.peak)])
+        })
         .collect();
     let mix = session
         .client_id

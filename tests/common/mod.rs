@@ -145,7 +145,8 @@ impl Server {
     }
 
     pub fn state_json(&self) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.dir.join("state.json")).unwrap()).unwrap()
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("state.json")).unwrap())
+            .unwrap()
     }
 }
 
@@ -169,8 +170,8 @@ fn schemas() -> &'static HashMap<String, jsonschema::Validator> {
                 serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             inline_refs(&mut schema, &mix);
             let name = path.file_stem().unwrap().to_str().unwrap().to_string();
-            let v = jsonschema::validator_for(&schema)
-                .unwrap_or_else(|e| panic!("schema {name}: {e}"));
+            let v =
+                jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("schema {name}: {e}"));
             out.insert(name, v);
         }
         out
@@ -200,7 +201,9 @@ fn inline_refs(v: &mut Value, mix: &Value) {
 
 /// Panics unless `msg` is valid against `protocol/schema/server/<type>.json`.
 pub fn assert_schema(msg: &Value) {
-    let ty = msg["type"].as_str().unwrap_or_else(|| panic!("no type: {msg}"));
+    let ty = msg["type"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no type: {msg}"));
     let v = schemas()
         .get(ty)
         .unwrap_or_else(|| panic!("no schema for server message type {ty}: {msg}"));
@@ -215,23 +218,33 @@ pub struct Ws {
 
 impl Ws {
     pub async fn connect(url: &str) -> Ws {
-        let (inner, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+        let (inner, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
         Ws { inner }
     }
 
     pub async fn send(&mut self, v: Value) {
-        self.inner.send(Message::Text(v.to_string().into())).await.unwrap();
+        self.inner
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .unwrap();
     }
 
     pub async fn send_raw(&mut self, text: &str) {
-        self.inner.send(Message::Text(text.to_string().into())).await.unwrap();
+        self.inner
+            .send(Message::Text(text.to_string().into()))
+            .await
+            .unwrap();
     }
 
     /// Next JSON message (schema-checked), skipping pings; None on close or timeout.
     pub async fn recv_timeout(&mut self, t: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + t;
         loop {
-            let m = tokio::time::timeout_at(deadline, self.inner.next()).await.ok()??;
+            let m = tokio::time::timeout_at(deadline, self.inner.next())
+                .await
+                .ok()??;
             match m {
                 Ok(Message::Text(t)) => {
                     let v: Value = serde_json::from_str(t.as_str()).expect("server sent JSON");
@@ -245,7 +258,9 @@ impl Ws {
     }
 
     pub async fn recv(&mut self) -> Value {
-        self.recv_timeout(Duration::from_secs(5)).await.expect("a message within 5 s")
+        self.recv_timeout(Duration::from_secs(5))
+            .await
+            .expect("a message within 5 s")
     }
 
     /// Skips messages until one of type `ty` arrives.

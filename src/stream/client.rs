@@ -1,0 +1,519 @@
+//! A WHEP listener in Rust: a real WebRTC peer (recvonly Opus stereo) that POSTs its offer
+//! with a bearer token, decodes what it receives to 48 kHz stereo PCM, and can DELETE its
+//! session. Used by the integration tests and benchmarks (and a future `monmix listen`).
+//!
+//! The HTTP part is a minimal HTTP/1.1 client over a tokio `TcpStream` (plain HTTP only: the
+//! server lives on the LAN; no TLS stack needed for tests).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtc::interceptor::Registry;
+use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use tokio::sync::Notify;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
+    RTCPeerConnectionState,
+};
+use webrtc::runtime::default_runtime;
+
+use super::webrtc_peer::media_engine;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    #[error("HTTP {status}: {body}")]
+    Http { status: u16, body: String },
+    #[error("bad URL: {0}")]
+    Url(String),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("webrtc: {0}")]
+    Webrtc(String),
+    #[error("protocol: {0}")]
+    Protocol(String),
+}
+
+/// Listener options.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// UDP addresses the client peer binds.
+    pub udp_addrs: Vec<String>,
+    /// Decode Opus to PCM (off for load tests that only count packets).
+    pub decode: bool,
+    /// Keep every packet's payload (to compare packets across listeners).
+    pub record_payloads: bool,
+    /// HTTP and gathering timeout.
+    pub timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            udp_addrs: vec!["127.0.0.1:0".into()],
+            decode: true,
+            record_payloads: false,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One received RTP packet.
+#[derive(Clone, Debug)]
+pub struct ReceivedFrame {
+    pub arrival: Instant,
+    pub seq: u16,
+    pub timestamp: u32,
+    /// The Opus payload (if `record_payloads`).
+    pub payload: Option<Bytes>,
+    /// Decoded interleaved stereo samples (if `decode`).
+    pub pcm: Vec<f32>,
+}
+
+#[derive(Default)]
+struct Shared {
+    frames: Mutex<Vec<ReceivedFrame>>,
+    packets: AtomicU64,
+    decode_errors: AtomicU64,
+    connected: AtomicBool,
+    closed: AtomicBool,
+    state_changed: Notify,
+    gathered: Notify,
+}
+
+struct Handler {
+    shared: Arc<Shared>,
+    opts: ClientOptions,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, s: RTCIceGatheringState) {
+        if s == RTCIceGatheringState::Complete {
+            self.shared.gathered.notify_one();
+        }
+    }
+
+    async fn on_connection_state_change(&self, s: RTCPeerConnectionState) {
+        match s {
+            RTCPeerConnectionState::Connected => {
+                self.shared.connected.store(true, Ordering::Release)
+            }
+            RTCPeerConnectionState::Failed
+            | RTCPeerConnectionState::Closed
+            | RTCPeerConnectionState::Disconnected => {
+                self.shared.connected.store(false, Ordering::Release);
+                self.shared.closed.store(true, Ordering::Release);
+            }
+            _ => {}
+        }
+        self.shared.state_changed.notify_waiters();
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let shared = self.shared.clone();
+        let opts = self.opts.clone();
+        tokio::spawn(read_track(track, shared, opts));
+    }
+}
+
+async fn read_track(track: Arc<dyn TrackRemote>, shared: Arc<Shared>, opts: ClientOptions) {
+    let mut decoder = if opts.decode {
+        opus::Decoder::new(48_000, opus::Channels::Stereo).ok()
+    } else {
+        None
+    };
+    // 120 ms of stereo: the longest Opus packet.
+    let mut buf = vec![0f32; 2 * 5760];
+    while let Some(ev) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(p) = ev else {
+            continue;
+        };
+        let arrival = Instant::now();
+        shared.packets.fetch_add(1, Ordering::Relaxed);
+        let pcm = match decoder.as_mut() {
+            Some(d) => match d.decode_float(&p.payload, &mut buf, false) {
+                Ok(n) => buf[..2 * n].to_vec(),
+                Err(_) => {
+                    shared.decode_errors.fetch_add(1, Ordering::Relaxed);
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        if opts.decode || opts.record_payloads {
+            let f = ReceivedFrame {
+                arrival,
+                seq: p.header.sequence_number,
+                timestamp: p.header.timestamp,
+                payload: opts.record_payloads.then(|| p.payload.clone()),
+                pcm,
+            };
+            shared
+                .frames
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(f);
+        }
+    }
+}
+
+/// A listening session.
+pub struct WhepListener {
+    pc: Arc<dyn PeerConnection>,
+    shared: Arc<Shared>,
+    /// `http://host:port` of the server.
+    origin: String,
+    /// The session URL path (`Location`).
+    location: String,
+    timeout: Duration,
+}
+
+fn werr(what: &'static str) -> impl Fn(webrtc::error::Error) -> ClientError {
+    move |e| ClientError::Webrtc(format!("{what}: {e}"))
+}
+
+impl WhepListener {
+    /// Connects to `url` (`http://host:port/whep/{client_id}`) with an optional bearer
+    /// token. Returns once the server answered (201); media follows when ICE/DTLS complete
+    /// (see [`WhepListener::wait_connected`]). Must run inside a tokio runtime.
+    pub async fn connect(
+        url: &str,
+        token: Option<&str>,
+        opts: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let (origin, _) = split_url(url)?;
+        let shared = Arc::new(Shared::default());
+        let runtime = default_runtime().ok_or_else(|| ClientError::Webrtc("no runtime".into()))?;
+        let me = media_engine().map_err(|e| ClientError::Webrtc(e.to_string()))?;
+        let registry = configure_rtcp_reports(Registry::new());
+        let settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+            .build();
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(me)
+            .with_setting_engine(settings)
+            .with_interceptor_registry(registry)
+            .with_handler(Arc::new(Handler {
+                shared: shared.clone(),
+                opts: opts.clone(),
+            }))
+            .with_runtime(runtime)
+            .with_udp_addrs(opts.udp_addrs.clone())
+            .build()
+            .await
+            .map_err(werr("peer connection"))?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        match Self::negotiate(&pc, &shared, url, token, opts.timeout).await {
+            Ok(location) => Ok(WhepListener {
+                pc,
+                shared,
+                origin,
+                location,
+                timeout: opts.timeout,
+            }),
+            Err(e) => {
+                drop(pc.close().await);
+                Err(e)
+            }
+        }
+    }
+
+    async fn negotiate(
+        pc: &Arc<dyn PeerConnection>,
+        shared: &Shared,
+        url: &str,
+        token: Option<&str>,
+        timeout: Duration,
+    ) -> Result<String, ClientError> {
+        pc.add_transceiver_from_kind(
+            RtpCodecKind::Audio,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(werr("transceiver"))?;
+        let offer = pc.create_offer(None).await.map_err(werr("offer"))?;
+        pc.set_local_description(offer)
+            .await
+            .map_err(werr("set local"))?;
+        drop(tokio::time::timeout(timeout, shared.gathered.notified()).await);
+        let sdp = pc
+            .local_description()
+            .await
+            .ok_or_else(|| ClientError::Webrtc("no local description".into()))?
+            .sdp;
+        let res =
+            http_request("POST", url, token, Some(("application/sdp", &sdp)), timeout).await?;
+        if res.status != 201 {
+            return Err(ClientError::Http {
+                status: res.status,
+                body: res.body,
+            });
+        }
+        let location = res
+            .header("location")
+            .ok_or_else(|| ClientError::Protocol("201 without Location".into()))?
+            .to_owned();
+        let answer = RTCSessionDescription::answer(res.body)
+            .map_err(|e| ClientError::Protocol(format!("bad answer: {e}")))?;
+        pc.set_remote_description(answer)
+            .await
+            .map_err(werr("set remote"))?;
+        Ok(location)
+    }
+
+    /// The session URL path from `Location`.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Waits until the peer is connected (true) or `timeout` passes / it failed (false).
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.state_changed.notified();
+            if self.shared.connected.load(Ordering::Acquire) {
+                return true;
+            }
+            if self.shared.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                return self.shared.connected.load(Ordering::Acquire);
+            }
+        }
+    }
+
+    /// True once the connection failed or closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// RTP packets received so far.
+    pub fn packets(&self) -> u64 {
+        self.shared.packets.load(Ordering::Relaxed)
+    }
+
+    /// Packets that failed to decode.
+    pub fn decode_errors(&self) -> u64 {
+        self.shared.decode_errors.load(Ordering::Relaxed)
+    }
+
+    /// Takes every frame received since the last call.
+    pub fn take_frames(&self) -> Vec<ReceivedFrame> {
+        std::mem::take(
+            &mut *self
+                .shared
+                .frames
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Sends the WHEP DELETE; returns the HTTP status.
+    pub async fn delete(&self) -> Result<u16, ClientError> {
+        let url = format!("{}{}", self.origin, self.location);
+        Ok(http_request("DELETE", &url, None, None, self.timeout)
+            .await?
+            .status)
+    }
+
+    /// Closes the peer (without telling the server: it notices by DTLS close / ICE).
+    pub async fn close(&self) {
+        drop(self.pc.close().await);
+    }
+}
+
+/// Concatenated PCM of `frames` (interleaved stereo).
+pub fn pcm_of(frames: &[ReceivedFrame]) -> Vec<f32> {
+    frames.iter().flat_map(|f| f.pcm.iter().copied()).collect()
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// First header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Splits `http://host:port/path` into (`http://host:port`, `/path`).
+fn split_url(url: &str) -> Result<(String, String), ClientError> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| ClientError::Url(format!("{url}: only http:// is supported")))?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if host.is_empty() {
+        return Err(ClientError::Url(url.to_owned()));
+    }
+    Ok((format!("http://{host}"), path.to_owned()))
+}
+
+/// One HTTP/1.1 request with `Connection: close`. `body` is (content type, text).
+pub async fn http_request(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<(&str, &str)>,
+    timeout: Duration,
+) -> Result<HttpResponse, ClientError> {
+    let (origin, path) = split_url(url)?;
+    let host = &origin["http://".len()..];
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    let body_text = match body {
+        Some((ctype, text)) => {
+            req.push_str(&format!("Content-Type: {ctype}\r\n"));
+            text
+        }
+        None => "",
+    };
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", body_text.len()));
+    let io = async {
+        let s = tokio::net::TcpStream::connect(host).await?;
+        write_all(&s, req.as_bytes()).await?;
+        write_all(&s, body_text.as_bytes()).await?;
+        read_to_end(&s).await
+    };
+    let raw = tokio::time::timeout(timeout, io)
+        .await
+        .map_err(|_| ClientError::Protocol("HTTP timeout".into()))??;
+    parse_response(&raw)
+}
+
+// Plain readiness loops: tokio's `io-util` extension traits are not enabled in this crate.
+async fn write_all(s: &tokio::net::TcpStream, mut buf: &[u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        s.writable().await?;
+        match s.try_write(buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads until EOF, at most 1 MiB.
+async fn read_to_end(s: &tokio::net::TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        s.readable().await?;
+        match s.try_read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) if out.len() + n > 1 << 20 => {
+                return Err(std::io::Error::other("HTTP response too large"))
+            }
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn parse_response(raw: &[u8]) -> Result<HttpResponse, ClientError> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| ClientError::Protocol("truncated HTTP response".into()))?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ClientError::Protocol("bad status line".into()))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_owned()
+    };
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut s: &str) -> Result<String, ClientError> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = s
+            .split_once("\r\n")
+            .ok_or_else(|| ClientError::Protocol("bad chunk".into()))?;
+        let n = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| ClientError::Protocol("bad chunk size".into()))?;
+        if n == 0 {
+            return Ok(out);
+        }
+        let chunk = rest
+            .get(..n)
+            .ok_or_else(|| ClientError::Protocol("short chunk".into()))?;
+        out.push_str(chunk);
+        s = rest.get(n + 2..).unwrap_or("");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            split_url("http://127.0.0.1:80/whep/a").expect("url"),
+            ("http://127.0.0.1:80".into(), "/whep/a".into())
+        );
+        assert!(split_url("https://x/").is_err());
+        assert!(split_url("http:///x").is_err());
+    }
+
+    #[test]
+    fn responses() {
+        let r = parse_response(
+            b"HTTP/1.1 201 Created\r\nLocation: /whep/a/b\r\ncontent-length: 3\r\n\r\nv=0",
+        )
+        .expect("parse");
+        assert_eq!(r.status, 201);
+        assert_eq!(r.header("location"), Some("/whep/a/b"));
+        assert_eq!(r.body, "v=0");
+        let c = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+            .expect("parse");
+        assert_eq!(c.body, "abcde");
+        assert!(parse_response(b"garbage").is_err());
+    }
+}

@@ -1,0 +1,255 @@
+#![allow(dead_code)] // a shared helper file: each test binary uses part of it
+//! A WHEP test bench without the full server: a real-time `tones` input, the engine, the
+//! streaming service and its WHEP router on 127.0.0.1:0, with a token map as backend.
+//! Include with `#[path = "common/whep_client.rs"] mod whep_client;`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use monmix::audio::tones::Tones;
+use monmix::audio::{Generator, SAMPLE_RATE};
+use monmix::engine::{ChannelParams, Engine, EngineConfig, EngineHandle, EngineParams, MixParams};
+use monmix::frames::{pipe, FrameWriter};
+use monmix::stream::client::{ClientOptions, WhepListener};
+use monmix::stream::whep::{self, AuthError, WhepBackend};
+use monmix::stream::{StreamConfig, StreamService, WebrtcConfig};
+
+/// Token map: client id -> (token, slot). Records `listening_changed` calls.
+#[derive(Default)]
+pub struct TestBackend {
+    pub clients: HashMap<String, (String, usize)>,
+    pub events: Mutex<Vec<(String, bool)>>,
+}
+
+impl WhepBackend for TestBackend {
+    fn authorize(&self, client_id: &str, bearer: Option<&str>) -> Result<usize, AuthError> {
+        let (token, slot) = self
+            .clients
+            .get(client_id)
+            .ok_or(AuthError::UnknownClient)?;
+        if bearer == Some(token.as_str()) {
+            Ok(*slot)
+        } else {
+            Err(AuthError::Unauthorized)
+        }
+    }
+
+    fn listening_changed(&self, client_id: &str, listening: bool) {
+        self.events
+            .lock()
+            .expect("events")
+            .push((client_id.to_owned(), listening));
+    }
+}
+
+/// Pushes `Tones` frames in real time.
+pub struct Feeder {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<FrameWriter>>,
+}
+
+impl Feeder {
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            drop(t.join());
+        }
+    }
+}
+
+impl Drop for Feeder {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub struct Bench {
+    pub engine: EngineHandle,
+    pub service: StreamService,
+    pub backend: Arc<TestBackend>,
+    /// `http://127.0.0.1:PORT`
+    pub origin: String,
+    pub feeder: Feeder,
+    server: tokio::task::JoinHandle<()>,
+}
+
+pub struct BenchConfig {
+    pub channels: usize,
+    pub frame_len: usize,
+    pub max_mixes: usize,
+    pub max_taps: usize,
+    pub stream: StreamConfig,
+    /// (client id, token, slot)
+    pub clients: Vec<(String, String, usize)>,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            channels: 8,
+            frame_len: 480,
+            max_mixes: 4,
+            max_taps: 16,
+            stream: StreamConfig {
+                workers: 2,
+                ..StreamConfig::default()
+            },
+            clients: vec![
+                ("alice".into(), "tok-a".into(), 0),
+                ("bob".into(), "tok-b".into(), 1),
+                ("eng".into(), "tok-e".into(), 0),
+            ],
+        }
+    }
+}
+
+impl Bench {
+    /// Starts everything. Must run inside a multi-threaded tokio runtime.
+    pub async fn start(cfg: BenchConfig) -> Bench {
+        let (mut w, r) = pipe(cfg.channels * cfg.frame_len, 16);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let (channels, frame_len) = (cfg.channels, cfg.frame_len);
+        let period = Duration::from_secs_f64(frame_len as f64 / f64::from(SAMPLE_RATE));
+        let thread = std::thread::Builder::new()
+            .name("test-tones".into())
+            .spawn(move || {
+                let mut tones = Tones::new(channels);
+                let mut frame = vec![0.0; channels * frame_len];
+                let mut next = Instant::now();
+                while !flag.load(Ordering::Relaxed) {
+                    tones.render(&mut frame);
+                    w.push(&frame);
+                    next += period;
+                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                }
+                w
+            })
+            .expect("tones thread");
+        let engine = Engine::spawn(
+            EngineConfig {
+                channels: cfg.channels,
+                frame_len: cfg.frame_len,
+                max_mixes: cfg.max_mixes,
+                max_taps: cfg.max_taps,
+            },
+            r,
+        )
+        .expect("engine");
+        let service =
+            StreamService::with_webrtc(engine.clone(), cfg.stream, WebrtcConfig::default())
+                .expect("stream service");
+        let backend = Arc::new(TestBackend {
+            clients: cfg
+                .clients
+                .into_iter()
+                .map(|(c, t, s)| (c, (t, s)))
+                .collect(),
+            events: Mutex::new(Vec::new()),
+        });
+        let app = whep::router(service.clone(), backend.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let origin = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move {
+            drop(axum::serve(listener, app).await);
+        });
+        Bench {
+            engine,
+            service,
+            backend,
+            origin,
+            feeder: Feeder {
+                stop,
+                thread: Some(thread),
+            },
+            server,
+        }
+    }
+
+    pub fn url(&self, client: &str) -> String {
+        format!("{}/whep/{client}", self.origin)
+    }
+
+    /// Connects a listener and waits until media flows.
+    pub async fn listen(&self, client: &str, token: &str, opts: ClientOptions) -> WhepListener {
+        let l = WhepListener::connect(&self.url(client), Some(token), opts)
+            .await
+            .expect("WHEP connect");
+        assert!(
+            l.wait_connected(Duration::from_secs(10)).await,
+            "peer did not connect"
+        );
+        l
+    }
+
+    pub async fn stop(mut self) {
+        self.service.shutdown().await;
+        self.server.abort();
+        self.feeder.stop();
+        self.engine.shutdown();
+    }
+}
+
+/// A channel of a mix: (input channel, gain, pan).
+pub fn mix(chans: &[(usize, f32, f32)], n_inputs: usize) -> MixParams {
+    let mut channels = vec![ChannelParams::default(); n_inputs];
+    for &(c, gain, pan) in chans {
+        channels[c] = ChannelParams {
+            gain,
+            pan,
+            subscribed: true,
+            muted: false,
+            soloed: false,
+        };
+    }
+    MixParams {
+        channels,
+        master: 1.0,
+    }
+}
+
+pub fn params(mixes: Vec<Option<MixParams>>) -> EngineParams {
+    EngineParams { mixes }
+}
+
+/// Polls `cond` every 10 ms until true or `timeout`.
+pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + timeout;
+    while Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cond()
+}
+
+/// Process resources, from /proc/self.
+#[derive(Debug, Clone, Copy)]
+pub struct Resources {
+    pub rss_kb: u64,
+    pub threads: u64,
+    pub fds: u64,
+}
+
+pub fn resources() -> Resources {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Resources {
+        rss_kb: field("VmRSS:"),
+        threads: field("Threads:"),
+        fds: std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64),
+    }
+}
