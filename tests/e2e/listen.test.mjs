@@ -15,8 +15,9 @@ before(async () => {
   dir = tempDir();
   srv = await startServer(dir);
   // Is WHEP in this build? (Before the audio module lands, /whep does not exist.)
-  const r = await fetch(`${srv.url}/whep/c-probe`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: 'v=0\r\n' });
-  whep = r.status !== 404 && r.status !== 405;
+  // (its CORS preflight answers 204; without it the static-file fallback refuses OPTIONS)
+  const r = await fetch(`${srv.url}/whep/c-probe`, { method: 'OPTIONS' });
+  whep = r.status === 204;
 });
 after(async () => {
   await browser?.close();
