@@ -4,7 +4,7 @@
 // Also measures tap-to-audio and the jitter buffer (printed as `# bench` lines).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, startServer, tempDir, cleanup, PHONE, TONES, ENGINEER_TOKEN, TABLET, shot, join, wsClient, until } from './helpers.mjs';
+import { launch, startServer, tempDir, cleanup, PHONE, TONES, ADMIN_PIN, TABLET, shot, join, wsClient, until } from './helpers.mjs';
 
 let browser;
 let srv;
@@ -163,7 +163,7 @@ test('engineer cue: listen to a performer mix', { timeout: 60000 }, async (t) =>
   const ectx = await browser.newContext(TABLET);
   const eng = await ectx.newPage();
   await eng.goto(srv.url + '/engineer');
-  await eng.getByLabel('Admin PIN or engineer token').fill(ENGINEER_TOKEN);
+  await eng.getByLabel('Admin PIN or engineer token').fill(ADMIN_PIN); // cue with welcome.cue_token
   await eng.getByRole('button', { name: 'Sign in' }).click();
   await eng.getByRole('button', { name: /Open Gus's mix/ }).click();
   await eng.getByRole('button', { name: /Cue/ }).click();

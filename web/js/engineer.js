@@ -11,6 +11,7 @@ let clients = [];
 let selected = null;
 let mixer = null;
 let cueFor = null;
+let cueBearer = ''; // welcome.cue_token (WHEP bearer for any mix), else the sign-in token
 
 // One field takes the admin PIN or a configured engineer token (long): the token also
 // lets the cue listen over WHEP (protocol/whep.md: owner's token or an engineer token).
@@ -22,6 +23,7 @@ window.monmix = { conn };
 conn.on('welcome', (m) => {
   if (m.role !== 'engineer') return;
   sessionStorage.setItem(PIN_KEY, pin);
+  cueBearer = m.cue_token || pin;
   channels = m.channels;
   $('server-name').textContent = m.server;
   $('ws-dot').classList.add('up');
@@ -162,14 +164,14 @@ function close() {
 }
 
 // ---- cue ----
-const cue = new Listener($('audio'), () => ({ clientId: cueFor, bearer: pin }));
+const cue = new Listener($('audio'), () => ({ clientId: cueFor, bearer: cueBearer }));
 window.monmix.listener = cue;
 cue.addEventListener('state', (e) => {
   const { state, detail } = e.detail;
   $('cue').setAttribute('aria-pressed', String(cue.want));
   $('cue').dataset.state = state;
   $('cue-state').textContent =
-    state === 'idle' ? '' : state === 'error' && detail === 'not allowed' && !isToken(pin) ? 'Cue needs an engineer token: sign in with one from security.engineer_tokens' : state + (detail ? ` (${detail})` : '');
+    state === 'idle' ? '' : state === 'error' && detail === 'not allowed' && cueBearer === pin && !isToken(pin) ? 'This server gave no cue token: sign in with an engineer token to cue' : state + (detail ? ` (${detail})` : '');
 });
 cue.addEventListener('stats', (e) => {
   const s = e.detail;
