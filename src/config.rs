@@ -37,6 +37,7 @@ pub struct Config {
     pub engine: EngineConfig,
     pub state: StateConfig,
     pub security: SecurityConfig,
+    pub stream: StreamConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +91,31 @@ pub struct SecurityConfig {
     pub engineer_tokens: Vec<String>,
     /// Extra Origins allowed on the WebSocket besides the page's own Host.
     pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Opus bitrate per mix in kb/s (64..=256).
+    pub bitrate_kbps: u32,
+    /// libopus complexity (0..=10); 5 keeps encoding cheap for many mixes.
+    pub complexity: u8,
+    /// Address offered to phones in the WebRTC answer; default: the HTTP bind address
+    /// (every interface when that is 0.0.0.0).
+    pub public_ip: Option<std::net::IpAddr>,
+    /// Most simultaneous listeners; more get HTTP 503.
+    pub max_listeners: usize,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            bitrate_kbps: 128,
+            complexity: 5,
+            public_ip: None,
+            max_listeners: 256,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -147,6 +173,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             state: StateConfig::default(),
             security: SecurityConfig::default(),
+            stream: StreamConfig::default(),
         }
     }
 }

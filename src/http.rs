@@ -26,6 +26,8 @@ pub struct AppState {
     pub input_stats: Arc<InputStats>,
     pub store: Arc<Store>,
     pub engine: EngineHandle,
+    /// Listener sessions, Opus encoders, packet fan-out.
+    pub stream: crate::stream::StreamService,
     /// WebSocket sessions' shared book-keeping.
     pub hub: Arc<crate::control::session::Hub>,
     /// Cancelled on shutdown; long-lived tasks (WebSocket sessions) listen to it.
@@ -35,6 +37,7 @@ pub struct AppState {
 }
 
 pub fn router(app: Arc<AppState>) -> Router {
+    let whep = crate::stream::whep::router(app.stream.clone(), app.hub.clone());
     Router::new()
         .route("/", get(web_index))
         .route("/status", get(index))
@@ -46,6 +49,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/ws", get(crate::control::ws::handler))
         .fallback(get(web_asset))
         .with_state(app)
+        .merge(whep)
 }
 
 #[derive(Serialize)]
@@ -196,6 +200,7 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
         "gauge",
         app.store.snapshot().channels_state.len() as u64,
     );
+    out.push_str(&app.stream.render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

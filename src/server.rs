@@ -17,6 +17,7 @@ use crate::control::session::{Hub, Limits};
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::http::{self, AppState};
 use crate::state::{Store, StoreOptions};
+use crate::stream::{EncoderConfig, StreamConfig, StreamService, WebrtcConfig};
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -31,6 +32,8 @@ pub enum ServerError {
     Engine(#[from] crate::engine::EngineError),
     #[error(transparent)]
     State(#[from] crate::state::StoreError),
+    #[error(transparent)]
+    Stream(#[from] crate::stream::StreamError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -110,8 +113,22 @@ impl Server {
             })?;
         let http_addr = listener.local_addr().map_err(ServerError::Http)?;
         let shutdown = CancellationToken::new();
+        let stream = StreamService::with_webrtc(
+            engine.clone(),
+            StreamConfig {
+                encoder: EncoderConfig {
+                    bitrate: (cfg.stream.bitrate_kbps * 1000) as i32,
+                    complexity: i32::from(cfg.stream.complexity),
+                    frame_len: cfg.frame_len(),
+                },
+                max_listeners: cfg.stream.max_listeners,
+                ..StreamConfig::default()
+            },
+            WebrtcConfig::for_http_bind(http_addr, cfg.stream.public_ip),
+        )?;
         let app = Arc::new(AppState {
             join_url: join_url_for(http_addr),
+            stream,
             channel_names: cfg.channel_names(channels),
             input_description: input.description.clone(),
             input_stats: input.handle.stats().clone(),
@@ -176,6 +193,7 @@ impl Server {
         .await;
         // Persist before anything else can fail: the mixes matter more than a clean exit.
         let flushed = self.app.store.flush();
+        self.app.stream.shutdown().await;
         self.app.engine.shutdown();
         if let Err(e) = &flushed {
             error!("final state write failed: {e}");

@@ -79,6 +79,9 @@ pub struct Hub {
     next_session: AtomicU64,
     /// Pokes engineer sessions to resend the client list (coalesced by the receiver).
     roster: broadcast::Sender<()>,
+    /// Hashes of the cue tokens handed to engineer sessions: a WHEP bearer that may
+    /// listen to any mix. They live as long as the server process.
+    cue_tokens: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Hub {
@@ -102,6 +105,7 @@ impl Hub {
             ip_sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             roster: broadcast::channel(16).0,
+            cue_tokens: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -188,6 +192,27 @@ impl Hub {
         if let Ok(mut m) = self.pin_failures.lock() {
             m.entry(ip).or_default().push_back(now);
         }
+    }
+
+    /// A fresh cue token for an engineer session (WHEP bearer valid for every mix).
+    fn new_cue_token(&self) -> Option<String> {
+        let t = state::new_token();
+        self.cue_tokens.lock().ok()?.insert(state::hash_token(&t));
+        Some(t)
+    }
+
+    /// True for an engineer credential usable as a WHEP bearer: a cue token or a
+    /// configured engineer token.
+    fn is_engineer_bearer(&self, bearer: &str) -> bool {
+        let configured = self.security.engineer_tokens.iter().any(|k| {
+            !k.is_empty() && state::identity::constant_time_eq(k.as_bytes(), bearer.as_bytes())
+        });
+        configured
+            || self
+                .cue_tokens
+                .lock()
+                .map(|c| c.contains(&state::hash_token(bearer)))
+                .unwrap_or(false)
     }
 
     /// The `clients` message: every stored client in the persisted order.
@@ -760,6 +785,9 @@ impl Session {
             }),
         )];
         if role == Role::Engineer {
+            if let (Some(t), Some(o)) = (hub.new_cue_token(), out[0].as_object_mut()) {
+                o.insert("cue_token".into(), Value::String(t));
+            }
             out.push(hub.clients_msg());
         }
         Ok(out)
@@ -777,5 +805,31 @@ impl Session {
             return None;
         }
         param_sync(ev)
+    }
+}
+
+/// WHEP access: a client's own token opens its mix; an engineer credential opens any.
+impl crate::stream::whep::WhepBackend for Hub {
+    fn authorize(
+        &self,
+        client_id: &str,
+        bearer: Option<&str>,
+    ) -> Result<usize, crate::stream::whep::AuthError> {
+        use crate::stream::whep::AuthError;
+        if self.store.mix(client_id).is_none() {
+            return Err(AuthError::UnknownClient);
+        }
+        let bearer = bearer.ok_or(AuthError::Unauthorized)?;
+        if !self.store.verify_token(client_id, bearer) && !self.is_engineer_bearer(bearer) {
+            return Err(AuthError::Unauthorized);
+        }
+        // A client beyond the engine's mix slots has no audio yet (engine.max_mixes).
+        self.store
+            .client_slot(client_id)
+            .ok_or(AuthError::UnknownClient)
+    }
+
+    fn listening_changed(&self, client_id: &str, listening: bool) {
+        self.set_listening(client_id, listening);
     }
 }
