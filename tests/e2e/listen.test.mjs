@@ -169,6 +169,8 @@ test('engineer cue: listen to a performer mix', { timeout: 60000 }, async (t) =>
   await eng.getByRole('button', { name: /Cue/ }).click();
   await until(() => eng.evaluate(() => window.monmix.listener.pc?.connectionState === 'connected'), 10000, 'cue connected');
   await eng.waitForTimeout(1500);
+  await until(async () => /listening/.test(await eng.getByRole('button', { name: /Open Gus's mix/ }).getAttribute('aria-label')), 5000, 'Gus shown as listening');
+  await shot(eng, 'engineer-cue');
   const sp = await spectrum(eng);
   assert.ok(sp.right[3] > -50 && sp.right[3] - sp.left[3] > 30, `Keys on the right in the cue: L ${sp.left} R ${sp.right}`);
   other.close();
