@@ -8,7 +8,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # CPU's vector units (AVX2/FMA halve the mix cost per listener, see BENCHMARKS.md).
 NATIVE := RUSTFLAGS="-C target-cpu=native"
 
-.PHONY: run test setup build lint bench clean-state
+.PHONY: run test test-web setup build lint bench clean-state
 
 setup:
 	@scripts/setup
@@ -28,6 +28,11 @@ test:
 	$(MAKE) lint
 	$(CARGO) build --bin monmix
 	$(CARGO) test
+	$(MAKE) test-web
+
+# Browser tests of the web page (tests/e2e/): headless Debian chromium, real servers.
+test-web:
+	node --test --test-concurrency=1 --test-timeout=300000 tests/e2e/
 
 bench:
 	$(NATIVE) $(CARGO) bench

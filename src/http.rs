@@ -31,18 +31,24 @@ pub struct AppState {
     pub hub: Arc<crate::control::session::Hub>,
     /// Cancelled on shutdown; long-lived tasks (WebSocket sessions) listen to it.
     pub shutdown: CancellationToken,
-    /// OSC counters (branch osc), when OSC is on.
+    /// OSC counters, when OSC is on.
     pub osc_stats: Option<Arc<crate::control::osc::OscStats>>,
+    /// The URL phones should open (shown as a QR code on the engineer page).
+    pub join_url: String,
 }
 
 pub fn router(app: Arc<AppState>) -> Router {
     let whep = crate::stream::whep::router(app.stream.clone(), app.hub.clone());
     Router::new()
-        .route("/", get(index))
+        .route("/", get(web_index))
+        .route("/status", get(index))
+        .route("/engineer", get(web_engineer))
+        .route("/api/join.svg", get(join_svg))
         .route("/api/status", get(status))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/ws", get(crate::control::ws::handler))
+        .fallback(get(web_asset))
         .with_state(app)
         .merge(whep)
 }
@@ -62,6 +68,7 @@ struct Status<'a> {
     frame_ms: f32,
     channels: Vec<ChannelInfo<'a>>,
     clients: usize,
+    join_url: &'a str,
 }
 
 fn status_of(app: &AppState) -> Status<'_> {
@@ -78,6 +85,7 @@ fn status_of(app: &AppState) -> Status<'_> {
             .map(|(index, name)| ChannelInfo { index, name })
             .collect(),
         clients: app.store.clients().len(),
+        join_url: &app.join_url,
     }
 }
 
@@ -202,4 +210,85 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     }
     out.push_str(&app.stream.render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+// ---- web UI (web/, embedded) -------------------------------------------------------
+
+/// The phone and engineer pages, compiled into the binary (read from disk in debug
+/// builds, so editing `web/` needs no rebuild while developing).
+#[derive(rust_embed::Embed)]
+#[folder = "web/"]
+struct WebAssets;
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "webmanifest" => "application/manifest+json",
+        "json" => "application/json",
+        "ico" => "image/x-icon",
+        _ => "application/octet-stream",
+    }
+}
+
+fn serve_asset(path: &str) -> axum::response::Response {
+    match WebAssets::get(path) {
+        Some(file) => (
+            [
+                (header::CONTENT_TYPE, content_type(path)),
+                // Always revalidate: the service worker keeps the offline copy.
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            file.data.into_owned(),
+        )
+            .into_response(),
+        None => (axum::http::StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+async fn web_index() -> axum::response::Response {
+    serve_asset("index.html")
+}
+
+async fn web_engineer() -> axum::response::Response {
+    serve_asset("engineer.html")
+}
+
+async fn web_asset(uri: axum::http::Uri) -> axum::response::Response {
+    let path = uri.path().trim_start_matches('/');
+    if path.is_empty()
+        || path
+            .split('/')
+            .any(|seg| seg.is_empty() || seg.starts_with('.'))
+    {
+        return (axum::http::StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    serve_asset(path)
+}
+
+/// `GET /api/join.svg`: the join URL as a QR code.
+async fn join_svg(State(app): State<Arc<AppState>>) -> axum::response::Response {
+    match qrcode::QrCode::new(app.join_url.as_bytes()) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color>()
+                .min_dimensions(240, 240)
+                .dark_color(qrcode::render::svg::Color("#000000"))
+                .light_color(qrcode::render::svg::Color("#ffffff"))
+                .quiet_zone(true)
+                .build();
+            (
+                [
+                    (header::CONTENT_TYPE, "image/svg+xml"),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                svg,
+            )
+                .into_response()
+        }
+        Err(_) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "no QR code").into_response(),
+    }
 }

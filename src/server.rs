@@ -174,6 +174,7 @@ impl Server {
             WebrtcConfig::for_http_bind(http_addr, cfg.stream.public_ip),
         )?;
         let app = Arc::new(AppState {
+            join_url: join_url_for(http_addr),
             stream,
             channel_names: cfg.channel_names(channels),
             input_description: input.description.clone(),
@@ -210,16 +211,7 @@ impl Server {
     /// The URL a phone on the LAN should open: the bound address, or when bound to all
     /// interfaces, the first private LAN address of this machine.
     pub fn join_url(&self) -> String {
-        let port = self.http_addr.port();
-        let ip = if self.http_addr.ip().is_unspecified() {
-            lan_address().unwrap_or(IpAddr::from([127, 0, 0, 1]))
-        } else {
-            self.http_addr.ip()
-        };
-        match ip {
-            IpAddr::V6(v6) => format!("http://[{v6}]:{port}/"),
-            IpAddr::V4(v4) => format!("http://{v4}:{port}/"),
-        }
+        self.app.join_url.clone()
     }
 
     /// The bound OSC address, when OSC is on.
@@ -277,6 +269,20 @@ impl Server {
         flushed?;
         info!("stopped, state written");
         Ok(())
+    }
+}
+
+/// The URL a phone on the LAN should open for a server bound to `addr`.
+fn join_url_for(addr: SocketAddr) -> String {
+    let port = addr.port();
+    let ip = if addr.ip().is_unspecified() {
+        lan_address().unwrap_or(IpAddr::from([127, 0, 0, 1]))
+    } else {
+        addr.ip()
+    };
+    match ip {
+        IpAddr::V6(v6) => format!("http://[{v6}]:{port}/"),
+        IpAddr::V4(v4) => format!("http://{v4}:{port}/"),
     }
 }
 

@@ -1,0 +1,248 @@
+// WHEP player (RFC 9725): recvonly audio, our own offer munged to stereo Opus, audio
+// played through an <audio> element (the system media path keeps playing with the
+// screen off on phones; WebAudio is used only for analysis elsewhere).
+
+/** Adds stereo=1;sprop-stereo=1 to the Opus fmtp line(s) of an SDP offer. */
+export function mungeStereo(sdp) {
+  const pts = [...sdp.matchAll(/^a=rtpmap:(\d+) opus\/48000(?:\/2)?\r?$/gim)].map((m) => m[1]);
+  let out = sdp;
+  for (const pt of pts) {
+    const re = new RegExp(`^(a=fmtp:${pt} )(.*?)(\\r?)$`, 'm');
+    if (re.test(out)) {
+      out = out.replace(re, (_, head, params, cr) => {
+        let p = params;
+        if (!/(^|;)\s*stereo=/.test(p)) p += ';stereo=1';
+        if (!/(^|;)\s*sprop-stereo=/.test(p)) p += ';sprop-stereo=1';
+        return head + p + cr;
+      });
+    } else {
+      out = out.replace(new RegExp(`^(a=rtpmap:${pt} .*)(\\r?)$`, 'm'), `$1$2\na=fmtp:${pt} stereo=1;sprop-stereo=1$2`);
+    }
+  }
+  return out;
+}
+
+function iceDone(pc, ms) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((res) => {
+    const t = setTimeout(res, ms);
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') {
+        clearTimeout(t);
+        res();
+      }
+    });
+  });
+}
+
+/**
+ * Keeps one WHEP session alive while `want` is true: starts, watches the connection
+ * state, restarts with a fresh session (exponential backoff) when it fails.
+ * Events: 'state' {state, detail}, 'stats' {...}.
+ */
+export class Listener extends EventTarget {
+  constructor(audio, auth) {
+    super();
+    this.audio = audio;
+    this.auth = auth; // () => {clientId, bearer}
+    this.pc = null;
+    this.location = null;
+    this.want = false;
+    this.attempt = 0;
+    this.timer = 0;
+    this.statsTimer = 0;
+    this.prev = null;
+    this.state = 'idle';
+    this.gen = 0;
+    this.startedAt = 0;
+    this.firstAudioMs = null;
+  }
+
+  set(state, detail = '') {
+    this.state = state;
+    this.dispatchEvent(new CustomEvent('state', { detail: { state, detail } }));
+  }
+
+  async start() {
+    this.want = true;
+    this.attempt = 0;
+    this.firstAudioMs = null;
+    this.startedAt = performance.now();
+    // Inside the tap: unlocks playback on browsers that require a gesture.
+    this.audio.play().catch(() => {});
+    await this.connect();
+  }
+
+  stop() {
+    this.want = false;
+    clearTimeout(this.timer);
+    this.teardown();
+    this.audio.pause();
+    this.audio.srcObject = null;
+    this.set('idle');
+  }
+
+  /** Restart now (the WebSocket came back: the server may have restarted). */
+  async restartSoon() {
+    if (!this.want) return;
+    const pc = this.pc;
+    if (pc && pc.connectionState === 'connected') {
+      // Still "connected" may be a session the server no longer has (it restarted):
+      // keep it only if packets are still arriving.
+      const a = await this.packets(pc);
+      await new Promise((r) => setTimeout(r, 400));
+      const b = await this.packets(pc);
+      if (pc !== this.pc || b > a) return;
+    }
+    clearTimeout(this.timer);
+    this.attempt = 0;
+    this.connect();
+  }
+
+  async packets(pc) {
+    let n = 0;
+    try {
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'audio') n = s.packetsReceived || 0;
+      });
+    } catch {}
+    return n;
+  }
+
+  teardown() {
+    clearInterval(this.statsTimer);
+    this.prev = null;
+    if (this.location) {
+      fetch(this.location, { method: 'DELETE', keepalive: true }).catch(() => {});
+      this.location = null;
+    }
+    if (this.pc) {
+      this.pc.ontrack = this.pc.onconnectionstatechange = null;
+      this.pc.close();
+      this.pc = null;
+    }
+  }
+
+  retry(why) {
+    this.teardown();
+    if (!this.want) return;
+    const delay = Math.min(8000, 500 * 2 ** this.attempt++);
+    this.set('retrying', why);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  async connect() {
+    this.teardown();
+    const gen = ++this.gen;
+    const { clientId, bearer } = this.auth();
+    if (!clientId) return this.retry('no mix yet');
+    this.set('connecting');
+    const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle' });
+    this.pc = pc;
+    const tr = pc.addTransceiver('audio', { direction: 'recvonly' });
+    try {
+      if ('jitterBufferTarget' in tr.receiver) tr.receiver.jitterBufferTarget = 0;
+    } catch {}
+    pc.ontrack = (e) => {
+      const stream = e.streams[0] || new MediaStream([e.track]);
+      this.audio.srcObject = stream;
+      this.dispatchEvent(new CustomEvent('stream', { detail: stream }));
+      this.audio.play().then(
+        () => this.dispatchEvent(new CustomEvent('playing')),
+        () => this.set(this.state, 'blocked'),
+      );
+    };
+    pc.onconnectionstatechange = () => {
+      if (gen !== this.gen) return;
+      const s = pc.connectionState;
+      if (s === 'connected') {
+        this.attempt = 0;
+        this.set('connected');
+        this.watchStats(pc);
+      } else if (s === 'failed' || s === 'closed') {
+        this.retry('connection ' + s);
+      } else if (s === 'disconnected') {
+        this.set('reconnecting');
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => {
+          if (gen === this.gen && pc.connectionState !== 'connected') this.retry('connection lost');
+        }, 2500);
+      }
+    };
+    try {
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription({ type: 'offer', sdp: mungeStereo(offer.sdp) });
+      await iceDone(pc, 1000);
+      if (gen !== this.gen) return;
+      const res = await fetch(`/whep/${encodeURIComponent(clientId)}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${bearer}` },
+        body: pc.localDescription.sdp,
+        cache: 'no-store',
+      });
+      if (gen !== this.gen) return;
+      if (res.status !== 201) {
+        const msg = res.status === 401 ? 'not allowed' : res.status === 404 ? 'no such mix' : `server said ${res.status}`;
+        if (res.status === 401 || res.status === 404) {
+          this.want = false;
+          this.teardown();
+          this.set('error', msg);
+          return;
+        }
+        return this.retry(msg);
+      }
+      const loc = res.headers.get('Location');
+      this.location = loc ? new URL(loc, location.href).href : null;
+      const answer = await res.text();
+      await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    } catch (e) {
+      if (gen === this.gen) this.retry(String(e && e.message ? e.message : e));
+    }
+  }
+
+  watchStats(pc) {
+    clearInterval(this.statsTimer);
+    const tick = async () => {
+      if (pc !== this.pc) return;
+      let inbound = null;
+      let rtt = null;
+      try {
+        const report = await pc.getStats();
+        report.forEach((s) => {
+          if (s.type === 'inbound-rtp' && s.kind === 'audio') inbound = s;
+          if (s.type === 'candidate-pair' && s.nominated && s.currentRoundTripTime != null) rtt = s.currentRoundTripTime;
+        });
+      } catch {
+        return;
+      }
+      if (!inbound) return;
+      const p = this.prev;
+      let jb = null;
+      if (p && inbound.jitterBufferEmittedCount > p.jitterBufferEmittedCount) {
+        jb = ((inbound.jitterBufferDelay - p.jitterBufferDelay) / (inbound.jitterBufferEmittedCount - p.jitterBufferEmittedCount)) * 1000;
+      } else if (inbound.jitterBufferEmittedCount > 0) {
+        jb = (inbound.jitterBufferDelay / inbound.jitterBufferEmittedCount) * 1000;
+      }
+      let loss = 0;
+      const recv = inbound.packetsReceived || 0;
+      const lost = Math.max(0, inbound.packetsLost || 0);
+      if (p) {
+        const dr = recv - p.packetsReceived;
+        const dl = lost - Math.max(0, p.packetsLost || 0);
+        loss = dr + dl > 0 ? (Math.max(0, dl) / (dr + dl)) * 100 : 0;
+      } else if (recv + lost > 0) loss = (lost / (recv + lost)) * 100;
+      if (this.firstAudioMs == null && (inbound.totalSamplesReceived || 0) > 0) {
+        this.firstAudioMs = performance.now() - this.startedAt;
+      }
+      this.prev = inbound;
+      this.dispatchEvent(
+        new CustomEvent('stats', {
+          detail: { jitterMs: jb, rttMs: rtt != null ? rtt * 1000 : null, lossPct: loss, packets: recv, audioLevel: inbound.audioLevel ?? 0 },
+        }),
+      );
+    };
+    tick();
+    this.statsTimer = setInterval(tick, 1000);
+  }
+}
