@@ -184,6 +184,7 @@ fn main() -> anyhow::Result<()> {
         cfg.audio.input = "tones".into();
         cfg.audio.channels = 8;
         cfg.state.path = dir.path().join("state.json");
+        cfg.security.max_sessions_per_ip = 64;
         let server = monmix::server::Server::start(cfg).await?;
         let url = format!("ws://{}/ws", server.http_addr());
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

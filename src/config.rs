@@ -85,7 +85,7 @@ pub struct StateConfig {
     pub max_clients: usize,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
     /// PIN that grants the engineer role; empty = no PIN login.
@@ -94,6 +94,20 @@ pub struct SecurityConfig {
     pub engineer_tokens: Vec<String>,
     /// Extra Origins allowed on the WebSocket besides the page's own Host.
     pub allowed_origins: Vec<String>,
+    /// Most WebSocket sessions from one IP address (a phone needs one; a tablet running
+    /// an engineer view and a cue, a few).
+    pub max_sessions_per_ip: usize,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            admin_pin: String::new(),
+            engineer_tokens: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_sessions_per_ip: 32,
+        }
+    }
 }
 
 // --- osc/mdns (branch osc) ---

@@ -185,7 +185,10 @@ impl Server {
                 cfg.channel_names(channels),
                 cfg.audio.frame_ms,
                 cfg.security.clone(),
-                Limits::default(),
+                Limits {
+                    max_sessions_per_ip: cfg.security.max_sessions_per_ip,
+                    ..Limits::default()
+                },
             )),
             config: cfg,
             store,
