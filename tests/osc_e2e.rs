@@ -77,12 +77,17 @@ impl Peer {
         }
     }
 
+    /// Asks and waits for the answer. UDP may lose the question (right after a burst the
+    /// server's receive buffer can be full), so ask again like a surface would: up to 5
+    /// times, 1 s apart.
     async fn query(&self, addr: &str) -> Vec<OscType> {
-        self.send(addr, vec![]).await;
-        self.recv_addr(addr, Duration::from_secs(5))
-            .await
-            .unwrap_or_else(|| panic!("no reply to {addr}"))
-            .args
+        for _ in 0..5 {
+            self.send(addr, vec![]).await;
+            if let Some(m) = self.recv_addr(addr, Duration::from_secs(1)).await {
+                return m.args;
+            }
+        }
+        panic!("no reply to {addr} after 5 tries")
     }
 
     /// Reads everything arriving within `t`; returns it, meters excluded.
