@@ -56,30 +56,44 @@ impl Pacer {
     }
 }
 
-/// Owns a running clock thread; dropping it stops and joins the thread.
+/// Owns an input thread that polls a stop flag (the clock thread, the device
+/// supervisor); dropping it stops and joins the thread.
 #[derive(Debug)]
-pub struct ClockHandle {
+pub struct StopHandle {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// Named in the log if the thread panicked.
+    what: &'static str,
 }
 
-impl ClockHandle {
+/// The clock thread's handle.
+pub type ClockHandle = StopHandle;
+
+impl StopHandle {
+    pub(crate) fn new(stop: Arc<AtomicBool>, thread: JoinHandle<()>, what: &'static str) -> Self {
+        StopHandle {
+            stop,
+            thread: Some(thread),
+            what,
+        }
+    }
+
     /// Stops the thread and waits for it (at most about one frame period).
     pub fn stop(mut self) {
         self.shutdown();
     }
 
-    fn shutdown(&mut self) {
+    pub(crate) fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
-                tracing::error!("input clock thread panicked");
+                tracing::error!("{} thread panicked", self.what);
             }
         }
     }
 }
 
-impl Drop for ClockHandle {
+impl Drop for StopHandle {
     fn drop(&mut self) {
         self.shutdown();
     }
@@ -121,10 +135,7 @@ pub fn spawn(
             }
             sink.wake();
         })?;
-    Ok(ClockHandle {
-        stop,
-        thread: Some(thread),
-    })
+    Ok(StopHandle::new(stop, thread, "input clock"))
 }
 
 #[cfg(test)]

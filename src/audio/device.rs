@@ -18,7 +18,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -462,32 +461,7 @@ fn start_stream(
 }
 
 /// Owns the supervisor thread; dropping it closes the stream and joins the thread.
-#[derive(Debug)]
-pub struct DeviceHandle {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl DeviceHandle {
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            if t.join().is_err() {
-                tracing::error!("input device supervisor panicked");
-            }
-        }
-    }
-}
-
-impl Drop for DeviceHandle {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
+pub type DeviceHandle = super::clock::StopHandle;
 
 /// A started device input (see [`super::open`], which wraps it into an `Input`).
 pub struct OpenedDevice {
@@ -522,10 +496,7 @@ pub fn open(name: Option<&str>, opts: &InputOptions) -> Result<OpenedDevice, Aud
             let stats = stats.clone();
             move || supervise(plan, sink, stats, stop_t, first_tx)
         })?;
-    let mut handle = DeviceHandle {
-        stop,
-        thread: Some(thread),
-    };
+    let mut handle = DeviceHandle::new(stop, thread, "input device supervisor");
     match first_rx.recv_timeout(Duration::from_secs(10)) {
         Ok(Ok(description)) => Ok(OpenedDevice {
             reader,
