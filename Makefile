@@ -8,7 +8,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # CPU's vector units (AVX2/FMA halve the mix cost per listener, see BENCHMARKS.md).
 NATIVE := RUSTFLAGS="-C target-cpu=native"
 
-.PHONY: run test test-web setup build lint bench clean-state
+.PHONY: run test test-web setup build lint bench clean-state crashloop
 
 setup:
 	@scripts/setup
@@ -33,6 +33,10 @@ test:
 # Browser tests of the web page (tests/e2e/): headless Debian chromium, real servers.
 test-web:
 	node --test --test-concurrency=1 --test-timeout=300000 tests/e2e/
+
+# 200 kill -9 cycles under WebSocket and OSC load (make test runs 20): RELIABILITY.md.
+crashloop:
+	scripts/crashloop
 
 bench:
 	$(NATIVE) $(CARGO) bench

@@ -47,6 +47,7 @@ fn core(dir: &std::path::Path) -> OscCore {
             touchosc_mix: "1".into(),
             allow: AllowList::parse(&monmix::config::OscConfig::default().allow).unwrap(),
             max_subscribers: 64,
+            performers: Vec::new(),
         },
     )
 }

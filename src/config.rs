@@ -52,6 +52,15 @@ pub struct ServerConfig {
     pub http: SocketAddr,
     /// OSC (UDP) listener.
     pub osc: SocketAddr,
+    /// Seconds a client has to send a request's headers (also the idle limit between
+    /// keep-alive requests): slow or silent sockets are closed after it.
+    pub header_timeout_secs: f64,
+    /// Seconds a plain HTTP request may take, body included.
+    pub request_timeout_secs: f64,
+    /// Open HTTP connections in total (upgraded WebSockets are not counted here).
+    pub max_connections: usize,
+    /// Open HTTP connections from one address.
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +103,10 @@ pub struct SecurityConfig {
     pub engineer_tokens: Vec<String>,
     /// Extra Origins allowed on the WebSocket besides the page's own Host.
     pub allowed_origins: Vec<String>,
+    /// Host names (besides IP addresses, `localhost` and `<mdns.host_name>.local`) that
+    /// requests may name. Any other `Host` is refused with 421: protection against DNS
+    /// rebinding by a web page on a phone.
+    pub allowed_hosts: Vec<String>,
     /// Most WebSocket sessions from one IP address (a phone needs one; a tablet running
     /// an engineer view and a cue, a few).
     pub max_sessions_per_ip: usize,
@@ -105,6 +118,7 @@ impl Default for SecurityConfig {
             admin_pin: String::new(),
             engineer_tokens: Vec::new(),
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             max_sessions_per_ip: 32,
         }
     }
@@ -131,6 +145,18 @@ pub struct OscConfig {
     pub meter_hz: f64,
     /// Most subscribed surfaces at once.
     pub max_subscribers: usize,
+    /// Surfaces that belong to one performer (`[[osc.performer]]` tables): a source in
+    /// `source` (CIDR or address) may change the mix `mix` (position, name or client id)
+    /// and no other. Unlisted allowed sources are engineer surfaces.
+    pub performer: Vec<OscPerformer>,
+}
+
+/// One `[[osc.performer]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OscPerformer {
+    pub source: String,
+    pub mix: String,
 }
 
 /// `[mdns]`: announcing the server on the LAN.
@@ -167,6 +193,7 @@ impl Default for OscConfig {
             .collect(),
             meter_hz: 20.0,
             max_subscribers: 64,
+            performer: Vec::new(),
         }
     }
 }
@@ -213,6 +240,10 @@ impl Default for ServerConfig {
             name: "monmix".into(),
             http: SocketAddr::from(([0, 0, 0, 0], 8080)),
             osc: SocketAddr::from(([0, 0, 0, 0], 9000)),
+            header_timeout_secs: 10.0,
+            request_timeout_secs: 15.0,
+            max_connections: 768,
+            max_connections_per_ip: 128,
         }
     }
 }
@@ -323,6 +354,33 @@ impl Config {
         }
         if let Err(e) = crate::control::osc::AllowList::parse(&self.osc.allow) {
             return Err(ConfigError::Invalid(format!("osc.allow: {e}")));
+        }
+        for (what, v) in [
+            (
+                "server.header_timeout_secs",
+                self.server.header_timeout_secs,
+            ),
+            (
+                "server.request_timeout_secs",
+                self.server.request_timeout_secs,
+            ),
+        ] {
+            if !(0.1..=3600.0).contains(&v) {
+                return Err(ConfigError::Invalid(format!("{what} = {v} (0.1 to 3600)")));
+            }
+        }
+        if self.server.max_connections == 0 || self.server.max_connections_per_ip == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_connections and max_connections_per_ip must be at least 1".into(),
+            ));
+        }
+        for p in &self.osc.performer {
+            if let Err(e) = crate::control::osc::AllowList::parse(std::slice::from_ref(&p.source)) {
+                return Err(ConfigError::Invalid(format!("osc.performer.source: {e}")));
+            }
+            if p.mix.trim().is_empty() {
+                return Err(ConfigError::Invalid("osc.performer.mix is empty".into()));
+            }
         }
         if self.mdns.host_name.is_empty() || self.mdns.host_name.contains('.') {
             return Err(ConfigError::Invalid(format!(

@@ -121,6 +121,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         cfg.mdns.enabled = false;
     }
     cfg.validate()?;
+    raise_fd_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -141,6 +142,16 @@ fn serve(args: ServeArgs) -> Result<()> {
         server.run_until(monmix::server::shutdown_signal()).await?;
         anyhow::Ok(())
     })
+}
+
+/// Every phone costs a few descriptors (HTTP, WebSocket, WebRTC sockets, encoder): the
+/// usual soft limit of 1024 would run out before `server.max_connections` does. Raise the
+/// soft limit to the hard one, as servers do; a failure only means the old limit stays.
+fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!("open file limit {n}"),
+        Err(e) => tracing::warn!("cannot raise the open file limit: {e}"),
+    }
 }
 
 fn state_cmd(cmd: StateCmd, config: Option<PathBuf>, state: Option<PathBuf>) -> Result<()> {

@@ -195,6 +195,7 @@ impl Server {
             engine,
             shutdown: shutdown.clone(),
             osc_stats: osc.as_ref().map(|o| o.stats().clone()),
+            conn_stats: Default::default(),
         });
         Ok(Server {
             app,
@@ -247,12 +248,14 @@ impl Server {
             token.cancel();
         });
         let router = http::router(self.app.clone());
-        let token = self.shutdown.clone();
-        let served = axum::serve(
+        let served = http::serve::serve(
             self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            router,
+            http::serve::ConnLimits::from_config(&self.app.config.server),
+            self.app.conn_stats.clone(),
+            self.shutdown.clone(),
+            Duration::from_secs(5),
         )
-        .with_graceful_shutdown(async move { token.cancelled().await })
         .await;
         // --- osc/mdns (branch osc): withdraw the announcement, stop OSC ---
         if let Some(m) = self.mdns {

@@ -20,6 +20,7 @@ fn settings() -> OscSettings {
         touchosc_mix: "1".into(),
         allow: AllowList::parse(&monmix::config::OscConfig::default().allow).unwrap(),
         max_subscribers: 4,
+        performers: Vec::new(),
     }
 }
 

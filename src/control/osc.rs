@@ -34,6 +34,17 @@ impl OscSettings {
             touchosc_mix: cfg.osc.touchosc_mix.clone(),
             allow: AllowList::parse(&cfg.osc.allow)?,
             max_subscribers: cfg.osc.max_subscribers,
+            performers: cfg
+                .osc
+                .performer
+                .iter()
+                .map(|p| {
+                    Ok((
+                        AllowList::parse(std::slice::from_ref(&p.source))?,
+                        p.mix.clone(),
+                    ))
+                })
+                .collect::<Result<_, allow::BadNetwork>>()?,
         })
     }
 }

@@ -26,6 +26,10 @@ pub struct Limits {
     pub idle_timeout: Duration,
     pub max_sessions_per_ip: usize,
     pub pin_tries_per_min: usize,
+    /// Wrong PINs per minute from all addresses together: one attacker with many
+    /// addresses (an IPv6 privacy range) gets no more tries than this. Engineer tokens
+    /// keep working while PIN login is locked.
+    pub pin_tries_per_min_total: usize,
 }
 
 impl Default for Limits {
@@ -39,6 +43,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(15),
             max_sessions_per_ip: 32,
             pin_tries_per_min: 5,
+            pin_tries_per_min_total: 30,
         }
     }
 }
@@ -74,7 +79,7 @@ pub struct Hub {
     pub security: SecurityConfig,
     pub limits: Limits,
     presence: Mutex<HashMap<String, Presence>>,
-    pin_failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    pin_failures: Mutex<PinBook>,
     ip_sessions: Mutex<HashMap<IpAddr, usize>>,
     next_session: AtomicU64,
     /// Pokes engineer sessions to resend the client list (coalesced by the receiver).
@@ -101,7 +106,7 @@ impl Hub {
             security,
             limits,
             presence: Mutex::new(HashMap::new()),
-            pin_failures: Mutex::new(HashMap::new()),
+            pin_failures: Mutex::new(PinBook::default()),
             ip_sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             roster: broadcast::channel(16).0,
@@ -173,24 +178,18 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// True if `ip` may try a PIN now; records a failure when `failed`.
+    /// True if `ip` may try a PIN now (see [`PinBook`]).
     fn pin_allowed(&self, ip: IpAddr, now: Instant) -> bool {
-        let Ok(mut m) = self.pin_failures.lock() else {
+        let Ok(mut b) = self.pin_failures.lock() else {
             return false;
         };
-        let q = m.entry(ip).or_default();
-        while q
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
-        {
-            q.pop_front();
-        }
-        q.len() < self.limits.pin_tries_per_min
+        let l = &self.limits;
+        b.allows(ip, now, l.pin_tries_per_min, l.pin_tries_per_min_total)
     }
 
     fn pin_failed(&self, ip: IpAddr, now: Instant) {
-        if let Ok(mut m) = self.pin_failures.lock() {
-            m.entry(ip).or_default().push_back(now);
+        if let Ok(mut b) = self.pin_failures.lock() {
+            b.failed(ip, now);
         }
     }
 
@@ -243,6 +242,62 @@ impl Hub {
                 .map(|(i, n)| json!({"index": i, "name": n}))
                 .collect(),
         )
+    }
+}
+
+/// Wrong PINs of the last minute, per source and in total. Sources whose failures are
+/// older than a minute are forgotten, so the book stays as small as the attack.
+#[derive(Default)]
+struct PinBook {
+    by_source: HashMap<IpAddr, VecDeque<Instant>>,
+    all: VecDeque<Instant>,
+}
+
+impl PinBook {
+    fn allows(&mut self, ip: IpAddr, now: Instant, per_source: usize, total: usize) -> bool {
+        self.expire(now);
+        self.all.len() < total
+            && self
+                .by_source
+                .get(&pin_source(ip))
+                .is_none_or(|q| q.len() < per_source)
+    }
+
+    fn failed(&mut self, ip: IpAddr, now: Instant) {
+        self.by_source
+            .entry(pin_source(ip))
+            .or_default()
+            .push_back(now);
+        self.all.push_back(now);
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let old = |t: &Instant| now.duration_since(*t) > Duration::from_secs(60);
+        while self.all.front().is_some_and(old) {
+            self.all.pop_front();
+        }
+        self.by_source.retain(|_, q| {
+            while q.front().is_some_and(old) {
+                q.pop_front();
+            }
+            !q.is_empty()
+        });
+    }
+}
+
+/// The unit PIN tries are counted by: an IPv4 address, or an IPv6 /64 (one device can
+/// take any address of its /64).
+fn pin_source(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut seg = v6.segments();
+                seg[4..].fill(0);
+                IpAddr::V6(std::net::Ipv6Addr::from(seg))
+            }
+        },
     }
 }
 
@@ -831,5 +886,41 @@ impl crate::stream::whep::WhepBackend for Hub {
 
     fn listening_changed(&self, client_id: &str, listening: bool) {
         self.set_listening(client_id, listening);
+    }
+}
+
+#[cfg(test)]
+mod pin_tests {
+    use super::*;
+
+    #[test]
+    fn per_source_total_and_ipv6_prefix() {
+        let t0 = Instant::now();
+        let mut b = PinBook::default();
+        let v4 = |n: u8| IpAddr::from([10, 0, 0, n]);
+        for _ in 0..5 {
+            assert!(b.allows(v4(1), t0, 5, 30));
+            b.failed(v4(1), t0);
+        }
+        assert!(!b.allows(v4(1), t0, 5, 30), "6th try from one address");
+        assert!(b.allows(v4(2), t0, 5, 30), "another address may try");
+        // Every address of one IPv6 /64 is one source.
+        for n in 0..5u16 {
+            let ip = IpAddr::from([0xfd00, 0, 0, 1, n, 7, 7, n]);
+            assert!(b.allows(ip, t0, 5, 30));
+            b.failed(ip, t0);
+        }
+        assert!(!b.allows(IpAddr::from([0xfd00, 0, 0, 1, 9, 9, 9, 9]), t0, 5, 30));
+        assert!(b.allows(IpAddr::from([0xfd00, 0, 0, 2, 9, 9, 9, 9]), t0, 5, 30));
+        // Many sources together: locked at the total.
+        for n in 3..=22u8 {
+            b.failed(v4(n), t0);
+        }
+        assert_eq!(b.all.len(), 30);
+        assert!(!b.allows(v4(200), t0, 5, 30), "total reached");
+        // A minute later everything is forgotten, and the book is empty again.
+        let later = t0 + Duration::from_secs(61);
+        assert!(b.allows(v4(1), later, 5, 30));
+        assert!(b.by_source.is_empty() && b.all.is_empty());
     }
 }

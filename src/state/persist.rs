@@ -36,6 +36,8 @@ use super::model::{sanitize, StateFile, FORMAT_VERSION};
 /// Upper bound for the debounce, so the file follows a change within 100 ms even with a
 /// slow fsync.
 pub const MAX_DEBOUNCE: Duration = Duration::from_millis(50);
+/// A write slower than this is logged: it eats the margin of "on disk within 150 ms".
+pub const SLOW_WRITE: Duration = Duration::from_millis(75);
 /// Pause between attempts after a failed write.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -302,6 +304,9 @@ pub struct PersistStats {
     last_error: Mutex<Option<String>>,
     /// true while the last attempt failed (the file on disk is behind).
     failing: std::sync::atomic::AtomicBool,
+    /// Duration of the last successful write, and the longest, in microseconds.
+    last_write_us: AtomicU64,
+    max_write_us: AtomicU64,
 }
 
 impl PersistStats {
@@ -324,6 +329,19 @@ impl PersistStats {
     /// Whether the most recent attempt failed.
     pub fn failing(&self) -> bool {
         self.failing.load(Ordering::Relaxed)
+    }
+    /// How long the last successful write took (serialize, write, two fsyncs, renames).
+    pub fn last_write(&self) -> Duration {
+        Duration::from_micros(self.last_write_us.load(Ordering::Relaxed))
+    }
+    /// The longest successful write since start.
+    pub fn max_write(&self) -> Duration {
+        Duration::from_micros(self.max_write_us.load(Ordering::Relaxed))
+    }
+    fn record_duration(&self, d: Duration) {
+        let us = d.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.last_write_us.store(us, Ordering::Relaxed);
+        self.max_write_us.fetch_max(us, Ordering::Relaxed);
     }
 }
 
@@ -355,6 +373,7 @@ impl Writer {
     /// Writes the current state. Unless `force`, skips when that sequence is on disk.
     pub(crate) fn write(&self, force: bool) -> Result<(), StoreError> {
         let mut last_ok = lock(&self.io);
+        let started = Instant::now();
         let snap = (self.snapshot)();
         if !force && *last_ok == Some(snap.sequence) {
             return Ok(());
@@ -370,6 +389,14 @@ impl Writer {
             });
         match &result {
             Ok(()) => {
+                let took = started.elapsed();
+                self.stats.record_duration(took);
+                if took >= SLOW_WRITE {
+                    tracing::warn!(
+                        "slow state write: {} ms (sequence {seq}); changes wait this long to be durable",
+                        took.as_millis()
+                    );
+                }
                 *last_ok = Some(seq);
                 self.stats.writes.fetch_add(1, Ordering::Relaxed);
                 self.stats.last_write_sequence.store(seq, Ordering::Release);

@@ -35,6 +35,12 @@ pub const ADMIN_PIN: &str = "2468";
 impl Server {
     /// Starts `monmix serve --input tones` with its state in `dir` (created if missing).
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        Server::start_with_state(dir, &dir.join("state.json"), extra)
+    }
+
+    /// Like `start`, with the state file elsewhere than `dir` (which holds the config and
+    /// the server's log).
+    pub fn start_with_state(dir: &Path, state: &Path, extra: &[&str]) -> Server {
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("monmix.toml");
         if !config.exists() {
@@ -66,7 +72,7 @@ impl Server {
             "--osc",
             "127.0.0.1:0",
             "--state",
-            dir.join("state.json").to_str().unwrap(),
+            state.to_str().unwrap(),
             "--no-qr",
             // Tests never announce on a real interface; mDNS tests run in a namespace.
             "--no-mdns",
@@ -284,6 +290,32 @@ impl Ws {
             let m = self.recv().await;
             if m["type"] == ty {
                 return m;
+            }
+        }
+    }
+
+    /// Like `connect`, but None when the server is gone (crash tests).
+    pub async fn try_connect(url: &str) -> Option<Ws> {
+        let (inner, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+        Some(Ws { inner })
+    }
+
+    /// Like `send`; false when the socket is gone.
+    pub async fn try_send(&mut self, v: Value) -> bool {
+        self.inner
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .is_ok()
+    }
+
+    /// Skips messages until one of type `ty`; None on close or after `t`.
+    pub async fn try_recv_type(&mut self, ty: &str, t: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + t;
+        loop {
+            let left = deadline.checked_duration_since(tokio::time::Instant::now())?;
+            let m = self.recv_timeout(left).await?;
+            if m["type"] == ty {
+                return Some(m);
             }
         }
     }

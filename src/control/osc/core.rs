@@ -48,10 +48,12 @@ pub enum DropReason {
     SubscribersFull,
     /// Any other refusal of the store.
     Rejected,
+    /// A write to another mix from a source bound to one performer's mix (`[[osc.performer]]`).
+    Forbidden,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::Denied,
         DropReason::Oversize,
         DropReason::Nesting,
@@ -62,6 +64,7 @@ impl DropReason {
         DropReason::OutOfRange,
         DropReason::SubscribersFull,
         DropReason::Rejected,
+        DropReason::Forbidden,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +79,7 @@ impl DropReason {
             DropReason::OutOfRange => "out_of_range",
             DropReason::SubscribersFull => "subscribers_full",
             DropReason::Rejected => "rejected",
+            DropReason::Forbidden => "forbidden",
         }
     }
 
@@ -103,7 +107,7 @@ pub struct OscStats {
     pub feedback: AtomicU64,
     pub events_lagged: AtomicU64,
     pub subscribers: AtomicU64,
-    dropped: [AtomicU64; 10],
+    dropped: [AtomicU64; 11],
 }
 
 impl OscStats {
@@ -203,6 +207,9 @@ pub struct OscSettings {
     pub touchosc_mix: String,
     pub allow: AllowList,
     pub max_subscribers: usize,
+    /// Sources bound to one performer's mix (`{m}` form): they may change only that mix.
+    /// The first matching entry wins; sources matching none are engineer surfaces.
+    pub performers: Vec<(AllowList, String)>,
 }
 
 /// A datagram to send.
@@ -653,6 +660,7 @@ impl OscCore {
                     return Ok(());
                 }
                 let op = to_op(target, &m.args)?;
+                self.check_performer(from, &id)?;
                 let cmd = Command::new(id, op).from_origin(origin_of(from));
                 match self.store.apply(cmd) {
                     Ok(_) => {
@@ -662,6 +670,24 @@ impl OscCore {
                     Err(e) => Err(DropReason::of_store(&e)),
                 }
             }
+        }
+    }
+
+    /// A source bound to a performer's mix may change that mix only. (Reading other mixes
+    /// stays allowed: a band's mixes are not secret, and surfaces show them.)
+    fn check_performer(&mut self, from: SocketAddr, id: &str) -> Result<(), DropReason> {
+        let Some(spec) = self
+            .cfg
+            .performers
+            .iter()
+            .find(|(net, _)| net.allows(from.ip()))
+            .map(|(_, spec)| spec.clone())
+        else {
+            return Ok(());
+        };
+        match self.resolve(&spec) {
+            Some(own) if own == id => Ok(()),
+            _ => Err(DropReason::Forbidden),
         }
     }
 

@@ -1,7 +1,12 @@
-//! The axum router: status page, `/api/status`, `/metrics`. Later issues add the phone
-//! page, `/ws` and `/whep` here.
+//! The axum router: web pages, `/api/status`, `/metrics`, `/ws`, `/whep`; every route
+//! behind the [`guard`] (Host check, request deadline), served by [`serve`] (connection
+//! bounds, header timeout).
+
+pub mod guard;
+pub mod serve;
 
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -35,10 +40,17 @@ pub struct AppState {
     pub osc_stats: Option<Arc<crate::control::osc::OscStats>>,
     /// The URL phones should open (shown as a QR code on the engineer page).
     pub join_url: String,
+    /// HTTP connection counters (filled by [`serve::serve`]).
+    pub conn_stats: Arc<serve::ConnStats>,
 }
 
 pub fn router(app: Arc<AppState>) -> Router {
     let whep = crate::stream::whep::router(app.stream.clone(), app.hub.clone());
+    let guard = Arc::new(guard::Guard::new(
+        &app.config.mdns.host_name,
+        &app.config.security.allowed_hosts,
+        std::time::Duration::from_secs_f64(app.config.server.request_timeout_secs),
+    ));
     Router::new()
         .route("/", get(web_index))
         .route("/status", get(index))
@@ -51,6 +63,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .fallback(get(web_asset))
         .with_state(app)
         .merge(whep)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
 }
 
 #[derive(Serialize)]
@@ -124,7 +137,7 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     let e = app.engine.stats().snapshot();
     let i = app.input_stats.snapshot();
     let p = app.store.persist_stats();
-    let rows: [(&str, &str, &str, u64); 12] = [
+    let rows = [
         (
             "engine_ticks_total",
             "Engine frames processed.",
@@ -190,6 +203,36 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
             "Failed state file writes (retried).",
             COUNTER,
             p.failures(),
+        ),
+        (
+            "state_write_failing",
+            "1 while the last state write failed (the file on disk is behind).",
+            GAUGE,
+            u64::from(p.failing()),
+        ),
+        (
+            "state_write_last_us",
+            "Duration of the last state write (serialize, write, fsyncs, renames).",
+            GAUGE,
+            p.last_write().as_micros() as u64,
+        ),
+        (
+            "state_write_max_us",
+            "Longest state write since start.",
+            GAUGE,
+            p.max_write().as_micros() as u64,
+        ),
+        (
+            "http_connections_open",
+            "Open HTTP connections (upgraded WebSockets are counted as sessions).",
+            GAUGE,
+            app.conn_stats.open.load(Ordering::Relaxed),
+        ),
+        (
+            "http_connections_refused_total",
+            "Connections closed at once because a connection cap was reached.",
+            COUNTER,
+            app.conn_stats.refused.load(Ordering::Relaxed),
         ),
         (
             "clients",
