@@ -136,7 +136,7 @@ async fn mix_of(eng: &mut Ws, id: &str) -> Value {
 fn metrics(server: &Server) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(server.addr).unwrap();
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
