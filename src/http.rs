@@ -124,7 +124,7 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     let e = app.engine.stats().snapshot();
     let i = app.input_stats.snapshot();
     let p = app.store.persist_stats();
-    let rows: [(&str, &str, &str, u64); 12] = [
+    let rows: [(&str, &str, &str, u64); 13] = [
         (
             "engine_ticks_total",
             "Engine frames processed.",
@@ -196,6 +196,12 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
             "Clients with a stored mix.",
             GAUGE,
             app.store.clients().len() as u64,
+        ),
+        (
+            "ws_sessions",
+            "Open WebSocket sessions (upgrades in progress included).",
+            GAUGE,
+            app.hub.sessions() as u64,
         ),
     ];
     let mut out = String::new();
