@@ -35,6 +35,11 @@ pub const ADMIN_PIN: &str = "2468";
 impl Server {
     /// Starts `monmix serve --input tones` with its state in `dir` (created if missing).
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        Server::start_with_input(dir, "tones", extra)
+    }
+
+    /// Like [`Server::start`] with another `--input` (e.g. `demo`).
+    pub fn start_with_input(dir: &Path, input: &str, extra: &[&str]) -> Server {
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("monmix.toml");
         if !config.exists() {
@@ -58,7 +63,7 @@ impl Server {
             "--config",
             config.to_str().unwrap(),
             "--input",
-            "tones",
+            input,
             "--channels",
             "8",
             "--http",
