@@ -85,7 +85,10 @@ pub struct Hub {
     /// Pokes engineer sessions to resend the client list (coalesced by the receiver).
     roster: broadcast::Sender<()>,
     /// Hashes of the cue tokens handed to engineer sessions: a WHEP bearer that may
-    /// listen to any mix. They live as long as the server process.
+    /// listen to any mix. Each lives as long as the session that received it (a cue
+    /// already listening keeps playing; the bearer is only checked when a WHEP session
+    /// starts). They used to live as long as the server process: every engineer
+    /// (re)connect added one for good, an unbounded set on a long-running server.
     cue_tokens: Mutex<std::collections::HashSet<String>>,
 }
 
@@ -138,11 +141,29 @@ impl Hub {
         })
     }
 
-    /// Releases what a [`Session`] took: its client's online mark.
+    /// WebSocket sessions admitted and not yet ended (upgrades in progress included).
+    pub fn sessions(&self) -> usize {
+        self.ip_sessions
+            .lock()
+            .map(|m| m.values().sum())
+            .unwrap_or(0)
+    }
+
+    /// Releases what a [`Session`] took: its client's online mark, its cue token.
     pub fn leave(&self, session: &Session) {
         if let Some(id) = &session.client_id {
             self.set_online(id, false);
         }
+        if let Some(hash) = &session.cue_token_hash {
+            if let Ok(mut c) = self.cue_tokens.lock() {
+                c.remove(hash);
+            }
+        }
+    }
+
+    /// Cue tokens currently valid (one per open engineer session).
+    pub fn cue_tokens(&self) -> usize {
+        self.cue_tokens.lock().map(|c| c.len()).unwrap_or(0)
     }
 
     fn set_online(&self, client_id: &str, on: bool) {
@@ -193,11 +214,13 @@ impl Hub {
         }
     }
 
-    /// A fresh cue token for an engineer session (WHEP bearer valid for every mix).
-    fn new_cue_token(&self) -> Option<String> {
+    /// A fresh cue token for an engineer session (WHEP bearer valid for every mix), and
+    /// its hash (which [`Hub::leave`] revokes).
+    fn new_cue_token(&self) -> Option<(String, String)> {
         let t = state::new_token();
-        self.cue_tokens.lock().ok()?.insert(state::hash_token(&t));
-        Some(t)
+        let hash = state::hash_token(&t);
+        self.cue_tokens.lock().ok()?.insert(hash.clone());
+        Some((t, hash))
     }
 
     /// True for an engineer credential usable as a WHEP bearer: a cue token or a
@@ -381,6 +404,8 @@ pub struct Session {
     /// Engineer: the client whose mix it has open (gets its `param_sync`).
     pub watching: Option<String>,
     pub meters: bool,
+    /// Engineer: the hash of the cue token its `welcome` carried (revoked when it ends).
+    cue_token_hash: Option<String>,
     bucket: Bucket,
     /// When the last `rate_limited` error went out: one per second, not one per message.
     limited_notice: Option<Instant>,
@@ -566,6 +591,7 @@ impl Session {
                 last: now,
             },
             limited_notice: None,
+            cue_token_hash: None,
         }
     }
 
@@ -840,8 +866,9 @@ impl Session {
             }),
         )];
         if role == Role::Engineer {
-            if let (Some(t), Some(o)) = (hub.new_cue_token(), out[0].as_object_mut()) {
+            if let (Some((t, hash)), Some(o)) = (hub.new_cue_token(), out[0].as_object_mut()) {
                 o.insert("cue_token".into(), Value::String(t));
+                self.cue_token_hash = Some(hash);
             }
             out.push(hub.clients_msg());
         }

@@ -200,7 +200,15 @@ async fn run(app: Arc<AppState>, socket: WebSocket, session: &mut Session) {
         reason: reason.into(),
     })));
     drop(tx);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    // A client that stops reading but keeps its socket would hold the writer (and the
+    // socket) in `send` for ever: give it 2 s to take the close frame, then cut it off.
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(std::time::Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
 }
 
 fn round4(x: f32) -> f64 {

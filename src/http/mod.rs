@@ -240,6 +240,12 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
             GAUGE,
             app.store.clients().len() as u64,
         ),
+        (
+            "ws_sessions",
+            "Open WebSocket sessions (upgrades in progress included).",
+            GAUGE,
+            app.hub.sessions() as u64,
+        ),
     ];
     let mut out = String::new();
     for (name, help, kind, value) in rows {

@@ -197,6 +197,11 @@ impl StreamService {
 
     /// Answers `offer_sdp` and starts sending mix `slot` to the new listener. Must run
     /// inside a tokio runtime. `on_end` runs once when the session ends, for any reason.
+    ///
+    /// Not cancellation-safe: dropped before it returns, it leaves its listener
+    /// reservation taken and the half-built peer running. A caller that may be cancelled
+    /// (an HTTP handler whose client hangs up) runs it in a task of its own, as
+    /// `whep::create` does.
     pub async fn open(
         &self,
         slot: usize,

@@ -202,25 +202,29 @@ async fn create<B: WhepBackend>(
             "Content-Type must be application/sdp",
         );
     }
-    let Ok(offer) = std::str::from_utf8(&body) else {
+    let Ok(offer) = String::from_utf8(body.to_vec()) else {
         return text(StatusCode::BAD_REQUEST, "offer is not UTF-8");
     };
-    let on_end = {
-        let st = st.clone();
-        let client = client_id.clone();
-        Box::new(move |id: &str| {
-            lock(&st.sessions).remove(id);
-            st.session_ended(&client);
-        })
-    };
-    match st.service.open(slot, offer, on_end).await {
-        Ok(s) => {
-            st.session_started(&client_id);
-            lock(&st.sessions).insert(s.id.clone(), client_id.clone());
-            if !st.service.has_session(&s.id) {
-                // Ended before we recorded it (its on_end already ran).
-                lock(&st.sessions).remove(&s.id);
-            }
+    // Negotiation runs in a task of its own, not in this handler. hyper drops a handler's
+    // future when its client hangs up mid-request (EOF on a busy connection), and
+    // `StreamService::open` is not cancellation-safe: dropped while negotiating, it kept
+    // its listener reservation forever (after `max_listeners` of those, every POST gets
+    // 503) and left its half-built peer running (a `webrtc` peer dropped without `close()`
+    // keeps its driver task and UDP socket for good). Found by tests/churn.rs (a complete
+    // POST, then a TCP RST). The task always runs to the end; when nobody waits for the
+    // answer any more, it ends the new session at once rather than leaving it to ICE (30 s).
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task_st = st.clone();
+    let task_client = client_id.clone();
+    tokio::spawn(async move {
+        let r = open_session(&task_st, &task_client, slot, &offer).await;
+        if let Err(Ok(orphan)) = tx.send(r) {
+            tracing::debug!(session = %orphan.id, "WHEP client left before its answer");
+            task_st.service.close(&orphan.id).await;
+        }
+    });
+    match rx.await {
+        Ok(Ok(s)) => {
             let location = format!("/whep/{client_id}/{}", s.id);
             (
                 StatusCode::CREATED,
@@ -232,8 +236,34 @@ async fn create<B: WhepBackend>(
             )
                 .into_response()
         }
-        Err(e) => error_response(&e),
+        Ok(Err(e)) => error_response(&e),
+        Err(_) => error_response(&StreamError::Internal("session task ended".into())),
     }
+}
+
+/// Opens the session and records it for DELETE and the listening count.
+async fn open_session<B: WhepBackend>(
+    st: &Arc<WhepState<B>>,
+    client_id: &str,
+    slot: usize,
+    offer: &str,
+) -> Result<super::OpenedSession, StreamError> {
+    let on_end = {
+        let st = st.clone();
+        let client = client_id.to_owned();
+        Box::new(move |id: &str| {
+            lock(&st.sessions).remove(id);
+            st.session_ended(&client);
+        })
+    };
+    let s = st.service.open(slot, offer, on_end).await?;
+    st.session_started(client_id);
+    lock(&st.sessions).insert(s.id.clone(), client_id.to_owned());
+    if !st.service.has_session(&s.id) {
+        // Ended before we recorded it (its on_end already ran).
+        lock(&st.sessions).remove(&s.id);
+    }
+    Ok(s)
 }
 
 fn error_response(e: &StreamError) -> Response {
@@ -262,7 +292,15 @@ async fn delete<B: WhepBackend>(
     Path((client_id, session_id)): Path<(String, String)>,
 ) -> Response {
     let owned = lock(&st.sessions).get(&session_id) == Some(&client_id);
-    if owned && st.service.close(&session_id).await {
+    // Closing runs in its own task for the reason given in `create`: cancelled between
+    // detaching the session and running its `on_end`, it would leave the client marked
+    // as listening and its entry in `sessions` for good.
+    let service = st.service.clone();
+    let closed = owned
+        && tokio::spawn(async move { service.close(&session_id).await })
+            .await
+            .unwrap_or(false);
+    if closed {
         StatusCode::OK.into_response()
     } else {
         text(StatusCode::NOT_FOUND, "no such session")

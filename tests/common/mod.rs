@@ -35,12 +35,21 @@ pub const ADMIN_PIN: &str = "2468";
 impl Server {
     /// Starts `monmix serve --input tones` with its state in `dir` (created if missing).
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
-        Server::start_with_state(dir, &dir.join("state.json"), extra)
+        Server::launch(dir, &dir.join("state.json"), "tones", extra)
     }
 
     /// Like `start`, with the state file elsewhere than `dir` (which holds the config and
     /// the server's log).
     pub fn start_with_state(dir: &Path, state: &Path, extra: &[&str]) -> Server {
+        Server::launch(dir, state, "tones", extra)
+    }
+
+    /// Like [`Server::start`] with another `--input` (e.g. `demo`).
+    pub fn start_with_input(dir: &Path, input: &str, extra: &[&str]) -> Server {
+        Server::launch(dir, &dir.join("state.json"), input, extra)
+    }
+
+    fn launch(dir: &Path, state: &Path, input: &str, extra: &[&str]) -> Server {
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("monmix.toml");
         if !config.exists() {
@@ -64,7 +73,7 @@ impl Server {
             "--config",
             config.to_str().unwrap(),
             "--input",
-            "tones",
+            input,
             "--channels",
             "8",
             "--http",
