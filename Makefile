@@ -1,6 +1,8 @@
 # monmix: two commands.
 #   make run    install what is missing, build release, serve the demo band
 #   make test   install what tests need, then every check CI runs
+#               (includes tests/fuzz_smoke.rs: a short fuzz run of every target)
+#   make fuzz   long cargo-fuzz runs: FUZZ_SECONDS per target (600), FUZZ_MERGE=1 keeps new corpus
 CARGO ?= cargo
 ARGS ?=
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -8,7 +10,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # CPU's vector units (AVX2/FMA halve the mix cost per listener, see BENCHMARKS.md).
 NATIVE := RUSTFLAGS="-C target-cpu=native"
 
-.PHONY: run test test-web setup build lint bench clean-state
+.PHONY: run test test-web setup build lint bench clean-state fuzz
 
 setup:
 	@scripts/setup
@@ -33,6 +35,11 @@ test:
 # Browser tests of the web page (tests/e2e/): headless Debian chromium, real servers.
 test-web:
 	node --test --test-concurrency=1 --test-timeout=300000 tests/e2e/
+
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz $(FUZZ_TARGETS)
 
 bench:
 	$(NATIVE) $(CARGO) bench
