@@ -61,3 +61,27 @@ fn sdp_corpus_offers_get_answers() {
         assert!(answer.contains("opus/48000"), "{name}: {answer}");
     }
 }
+
+/// Not a finding, a guard: rosc decodes `[`/`]` type tags without recursion, but the
+/// nested `OscType::Array` it builds is dropped recursively. The deepest nesting that
+/// fits in one 8 KiB datagram must be handled on a 2 MiB stack (a tokio worker's).
+#[test]
+fn deepest_osc_array_fits_a_worker_stack() {
+    let depth = 4000;
+    let mut tags = String::from(",");
+    tags.push_str(&"[".repeat(depth));
+    tags.push_str(&"]".repeat(depth));
+    let mut data = b"/mix/1/ch/1/gain\0\0\0\0".to_vec();
+    data.extend_from_slice(tags.as_bytes());
+    data.push(0);
+    while data.len() % 4 != 0 {
+        data.push(0);
+    }
+    assert!(data.len() <= monmix::control::osc::core::MAX_DATAGRAM);
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || fuzzing::osc_packet(&data))
+        .expect("spawn")
+        .join()
+        .expect("no stack overflow");
+}
