@@ -1,6 +1,8 @@
 # monmix: two commands.
 #   make run    install what is missing, build release, serve the demo band
 #   make test   install what tests need, then every check CI runs
+#               (includes tests/fuzz_smoke.rs: a short fuzz run of every target)
+#   make fuzz   long cargo-fuzz runs: FUZZ_SECONDS per target (600), FUZZ_MERGE=1 keeps new corpus
 CARGO ?= cargo
 ARGS ?=
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -8,7 +10,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # CPU's vector units (AVX2/FMA halve the mix cost per listener, see BENCHMARKS.md).
 NATIVE := RUSTFLAGS="-C target-cpu=native"
 
-.PHONY: run test test-web setup build lint bench clean-state crashloop
+.PHONY: run test test-web setup build lint bench clean-state crashloop soak fuzz
 
 setup:
 	@scripts/setup
@@ -37,6 +39,16 @@ test-web:
 # 200 kill -9 cycles under WebSocket and OSC load (make test runs 20): RELIABILITY.md.
 crashloop:
 	scripts/crashloop
+
+# 64 listeners for SOAK_SECONDS (default 1800), release build: RELIABILITY.md.
+soak:
+	scripts/soak
+
+# Long cargo-fuzz runs (make test runs a short nightly-free version): fuzz/README.md.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz $(FUZZ_TARGETS)
 
 bench:
 	$(NATIVE) $(CARGO) bench

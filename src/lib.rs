@@ -17,6 +17,8 @@ pub mod control;
 pub mod discovery; // branch osc
 pub mod engine;
 pub mod frames;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod server;
 pub mod state;

@@ -27,6 +27,11 @@ pub const MAX_PRESETS: usize = 32;
 pub const MAX_NAME_CHARS: usize = 64;
 /// Longest client id, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
+/// Highest `sequence` a loaded file keeps (2^53 - 1, exact in a JavaScript number). Each
+/// change adds one, so a file near `u64::MAX` (hand-edited, damaged) would overflow on the
+/// first command. A larger one is reset to 0: sequences only order the changes of one
+/// running server (events, the persister's "already written"), never across restarts.
+pub const MAX_SEQUENCE: u64 = (1 << 53) - 1;
 
 pub const GAIN_MIN: f64 = 0.0;
 pub const GAIN_MAX: f64 = 2.0;
@@ -378,6 +383,11 @@ fn sanitize_preset(p: &mut MixPreset, who: &str, r: &mut Repairs) {
 /// each client exactly once (unknown ids removed, missing ones appended in id order).
 pub fn sanitize(state: &mut StateFile) -> Repairs {
     let mut r = Repairs::default();
+
+    if state.sequence > MAX_SEQUENCE {
+        r.note(format!("sequence {} reset to 0", state.sequence));
+        state.sequence = 0;
+    }
 
     let bad_ids: Vec<String> = state
         .channels_state
