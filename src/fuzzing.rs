@@ -120,6 +120,10 @@ impl Fixture {
             allow: AllowList::parse(&crate::config::OscConfig::default().allow)
                 .expect("default osc.allow parses"),
             max_subscribers: 4,
+            performers: vec![(
+                AllowList::parse(&["127.0.0.2/32"]).expect("performer source parses"),
+                "2".into(),
+            )],
         };
         Fixture {
             dir,
@@ -314,6 +318,11 @@ fn osc_peer() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 50000))
 }
 
+/// A surface bound to mix 2 (`[[osc.performer]]`): it may change that mix only.
+fn osc_performer() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2), 50002))
+}
+
 fn osc_subscriber() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 50001))
 }
@@ -337,8 +346,27 @@ pub fn osc_packet(data: &[u8]) {
         assert_eq!(core.subscriber_count(), 1);
         out.clear();
         let before = fx.store.snapshot();
-        core.handle_datagram(now, data, osc_peer(), &mut out);
+        // Odd-length datagrams come from the performer's surface.
+        let performer = data.len() % 2 == 1;
+        let from = if performer {
+            osc_performer()
+        } else {
+            osc_peer()
+        };
+        core.handle_datagram(now, data, from, &mut out);
         let after = fx.store.snapshot();
+        if performer {
+            let own = core.resolve("2");
+            for (id, mix) in &after.channels_state {
+                if Some(id) != own.as_ref() {
+                    assert_eq!(
+                        before.channels_state.get(id),
+                        Some(mix),
+                        "a performer's surface changed another mix ({id})"
+                    );
+                }
+            }
+        }
         let applied = core.stats().applied.load(Ordering::Relaxed);
         if applied == 0 {
             assert_eq!(before, after, "nothing applied but the state changed");

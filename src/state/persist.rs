@@ -465,8 +465,18 @@ impl Writer {
         if !due(since) {
             return;
         }
+        let started = Instant::now();
         match sync_dir(&self.path) {
-            Ok(()) => *d = None,
+            Ok(()) => {
+                *d = None;
+                let took = started.elapsed();
+                if took >= SLOW_WRITE {
+                    tracing::warn!(
+                        "slow state write: directory sync took {} ms; the next write waits for it",
+                        took.as_millis()
+                    );
+                }
+            }
             Err(e) => {
                 // Nothing about the last rename can be trusted: write everything again.
                 *last_ok = None;
