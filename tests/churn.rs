@@ -446,13 +446,14 @@ async fn whep_cycle(ctx: Arc<Ctx>, i: usize, tally: Arc<Tally>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn churn_returns_to_baseline() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // The silent sessions of a wave are open at once: lift the per-IP cap above them
+    // The silent sessions of a wave are open at once: lift the per-IP caps above them
     // (all churn comes from 127.0.0.1), and the listener cap above the vanished WHEP
     // sessions that wait for their ICE timeout.
     std::fs::write(
         dir.path().join("monmix.toml"),
         format!(
-            "[audio]\nchannel_names = [\"Kick\", \"Snare\", \"Bass\", \"Keys\"]\n\
+            "[server]\nmax_connections = 2048\nmax_connections_per_ip = 1024\n\
+             [audio]\nchannel_names = [\"Kick\", \"Snare\", \"Bass\", \"Keys\"]\n\
              [security]\nadmin_pin = \"{ADMIN_PIN}\"\nmax_sessions_per_ip = 512\n\
              [stream]\nmax_listeners = 1024\n"
         ),

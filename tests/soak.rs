@@ -399,7 +399,8 @@ async fn run_soak(cfg: SoakConfig) -> (Value, Vec<String>) {
         dir.path().join("monmix.toml"),
         format!(
             "[audio]\nchannel_names = [\"Click\", \"Kick\", \"Snare\", \"Hi-hat\", \"Bass\", \"Keys\", \"Pad\", \"Lead\"]\n\
-             [security]\nadmin_pin = \"{ADMIN_PIN}\"\n"
+             [security]\nadmin_pin = \"{ADMIN_PIN}\"\n\
+             [server]\nmax_connections_per_ip = 1024\n"
         ),
     )
     .expect("config");
