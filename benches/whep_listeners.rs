@@ -10,6 +10,8 @@
 //! `cargo bench --bench whep_listeners` (env: `MONMIX_BENCH_N=1,16,64,128`,
 //! `MONMIX_BENCH_SECS=10`, `MONMIX_BENCH_PERF=FILE` to `perf record` the child at N=64).
 
+#[path = "../tests/common/whep_listener.rs"]
+mod whep_listener;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -17,15 +19,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::whep_listener::{http_request, ClientOptions, WhepListener};
 use axum::routing::{get, post};
 use monmix::audio::tones::Tones;
 use monmix::audio::Generator;
 use monmix::engine::{ChannelParams, Engine, EngineConfig, EngineParams, MixParams};
 use monmix::frames::pipe;
-use monmix::stream::client::{http_request, ClientOptions, WhepListener};
 use monmix::stream::encoder::{EncoderConfig, MixEncoder};
 use monmix::stream::whep::{self, AuthError, WhepBackend};
-use monmix::stream::{StreamConfig, StreamService, StreamStats, WebrtcConfig};
+use monmix::stream::{StreamConfig, StreamService, StreamStats};
 
 const CHANNELS: usize = 32;
 const FRAME_LEN: usize = 480;
@@ -169,13 +171,12 @@ fn server_main() {
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let service = StreamService::with_webrtc(
+        let service = StreamService::with_str0m(
             engine.clone(),
             StreamConfig {
                 max_listeners: 4 * MAX_N,
                 ..StreamConfig::default()
             },
-            WebrtcConfig::default(),
         )
         .expect("service");
         let s2 = service.clone();

@@ -483,102 +483,28 @@ pub fn sdp_offer(data: &[u8]) {
 }
 
 /// The answer our WHEP endpoint would send for this body, or why it refuses it
-/// ([`StreamError::BadOffer`] is a 400; anything else would be our own failure).
+/// ([`StreamError::BadOffer`] is a 400; anything else would be our own failure). Runs the
+/// real transport (str0m, ICE-lite, the process's certificate) up to the answer.
 pub fn answer_offer(data: &[u8]) -> Result<String, StreamError> {
+    use crate::stream::AudioTransport;
     let sdp = std::str::from_utf8(data)
         .map_err(|_| StreamError::BadOffer("offer is not UTF-8".into()))?;
-    let checked = precheck_offer(sdp);
     // The parser runs on everything (cheap; what `precheck` lets through is a subset).
-    let parsed = rtc::peer_connection::sdp::RTCSessionDescription::offer(sdp.to_owned());
-    checked?;
-    let offer = parsed.map_err(|e| StreamError::BadOffer(format!("unparsable SDP: {e}")))?;
-    negotiate_sans_io(offer)
-}
-
-/// A DTLS certificate made once (generating one per input would dominate the cost).
-fn certificate() -> Option<rtc::peer_connection::certificate::RTCCertificate> {
-    use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
-    static CERT: OnceLock<Option<RTCCertificate>> = OnceLock::new();
-    CERT.get_or_init(|| {
-        let provider = rtc::crypto::default_provider().ok()?;
-        let params = CertificateParams::new(vec!["monmix".to_owned()]).ok()?;
-        RTCCertificate::generate(
-            provider.crypto(),
-            rtc::crypto::SignatureScheme::EcdsaP256Sha256,
-            params,
-        )
-        .ok()
-    })
-    .clone()
-}
-
-/// `webrtc_peer::negotiate` on the sans-I/O core the `webrtc` crate wraps: same media
-/// engine, same track, same checks of the answer; no sockets, no gathering.
-fn negotiate_sans_io(
-    offer: rtc::peer_connection::sdp::RTCSessionDescription,
-) -> Result<String, StreamError> {
-    use rtc::interceptor::{Registry, SenderReportBuilder, Slot};
-    use rtc::media_stream::MediaStreamTrack;
-    use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-    use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-    use rtc::peer_connection::RTCPeerConnectionBuilder;
-    use rtc::rtp_transceiver::rtp_sender::{
-        RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-    };
-
-    let local = |what: &'static str| {
-        move |e: rtc::shared::error::Error| StreamError::Transport(format!("{what}: {e}"))
-    };
-    let bad = |what: &'static str| {
-        move |e: rtc::shared::error::Error| StreamError::BadOffer(format!("{what}: {e}"))
-    };
-    let cert = certificate().ok_or_else(|| StreamError::Internal("no certificate".into()))?;
-    let now = Instant::now();
-    let mut pc = RTCPeerConnectionBuilder::new()
-        .with_configuration(
-            RTCConfigurationBuilder::new()
-                .with_certificates(vec![cert])
-                .build(),
-        )
-        .with_media_engine(crate::stream::webrtc_peer::media_engine()?)
-        .with_setting_engine(
-            SettingEngineBuilder::new()
-                .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-                .build(),
-        )
-        .with_interceptor_registry(
-            Registry::new().with(Slot::SenderReport, SenderReportBuilder::new().build()),
-        )
-        .build(now)
-        .map_err(local("peer connection"))?;
-    pc.add_track(MediaStreamTrack::new(
-        "monmix".into(),
-        "mix".into(),
-        "mix".into(),
-        RtpCodecKind::Audio,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(0x1234_5678),
-                ..Default::default()
-            },
-            codec: crate::stream::webrtc_peer::opus_codec(),
-            ..Default::default()
-        }],
-    ))
-    .map_err(local("add track"))?;
-    pc.set_remote_description(now, offer)
-        .map_err(bad("offer rejected"))?;
-    let answer = pc
-        .create_answer(None)
-        .map_err(bad("cannot answer the offer"))?;
-    pc.set_local_description(now, answer)
-        .map_err(local("set local description"))?;
-    let sdp = pc
-        .local_description()
-        .ok_or_else(|| StreamError::Transport("no local description".into()))?
-        .sdp;
-    if !sdp.contains("\nm=audio ") || sdp.contains("m=audio 0 ") {
+    let parsed = str0m::change::SdpOffer::from_sdp_string(sdp);
+    precheck_offer(sdp)?;
+    parsed.map_err(|e| StreamError::BadOffer(format!("unparsable SDP: {e}")))?;
+    let transport = transport().ok_or_else(|| StreamError::Internal("no transport".into()))?;
+    let local = [std::net::SocketAddr::from(([127, 0, 0, 1], 9))];
+    let (answer, _peer) = transport.accept(sdp, &local, Instant::now())?;
+    if !answer.contains("\nm=audio ") || answer.contains("m=audio 0 ") {
         return Err(StreamError::BadOffer("audio m-line rejected".into()));
     }
-    Ok(sdp)
+    Ok(answer)
+}
+
+/// The transport made once (generating a certificate per input would dominate the cost).
+fn transport() -> Option<&'static crate::stream::Str0mTransport> {
+    static T: OnceLock<Option<crate::stream::Str0mTransport>> = OnceLock::new();
+    T.get_or_init(|| crate::stream::Str0mTransport::new().ok())
+        .as_ref()
 }

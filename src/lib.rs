@@ -20,6 +20,7 @@ pub mod frames;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod rt;
 pub mod server;
 pub mod state;
 pub mod stream;

@@ -17,7 +17,7 @@ use crate::control::session::{Hub, Limits};
 use crate::engine::{Engine, EngineConfig, EngineHandle};
 use crate::http::{self, AppState};
 use crate::state::{Store, StoreOptions};
-use crate::stream::{EncoderConfig, StreamConfig, StreamService, WebrtcConfig};
+use crate::stream::{udp_addrs_for, EncoderConfig, StreamConfig, StreamService};
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -160,7 +160,7 @@ impl Server {
             None
         };
         // --- end osc/mdns ---
-        let stream = StreamService::with_webrtc(
+        let stream = StreamService::with_str0m(
             engine.clone(),
             StreamConfig {
                 encoder: EncoderConfig {
@@ -169,9 +169,9 @@ impl Server {
                     frame_len: cfg.frame_len(),
                 },
                 max_listeners: cfg.stream.max_listeners,
+                udp_addrs: udp_addrs_for(http_addr, cfg.stream.public_ip),
                 ..StreamConfig::default()
             },
-            WebrtcConfig::for_http_bind(http_addr, cfg.stream.public_ip),
         )?;
         let app = Arc::new(AppState {
             join_url: join_url_for(http_addr),

@@ -37,18 +37,20 @@
 #[path = "common/churn.rs"]
 mod churn;
 mod common;
+#[path = "common/whep_listener.rs"]
+mod whep_listener;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::whep_listener::{http_request, ClientOptions, WhepListener};
 use churn::{
     capture_offer, metrics, must, reset, whep_post_bytes, write_raw, ws_upgrade_bytes, ProcStats,
 };
 use common::{Server, Ws, ADMIN_PIN};
 use futures_util::StreamExt;
-use monmix::stream::client::{http_request, ClientOptions, WhepListener};
 use serde_json::json;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;

@@ -3,12 +3,14 @@
 //! pile up for the life of the server with every engineer reconnect.
 
 mod common;
+#[path = "common/whep_listener.rs"]
+mod whep_listener;
 
 use std::time::{Duration, Instant};
 
+use crate::whep_listener::{ClientError, ClientOptions, WhepListener};
 use common::{Server, Ws, ADMIN_PIN};
 use futures_util::StreamExt;
-use monmix::stream::client::{ClientError, ClientOptions, WhepListener};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

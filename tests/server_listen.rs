@@ -4,13 +4,15 @@
 //! opens any mix.
 
 mod common;
+#[path = "common/whep_listener.rs"]
+mod whep_listener;
 
 use std::time::Duration;
 
+use crate::whep_listener::{http_request, pcm_of, ClientOptions, WhepListener};
 use common::fft::{assert_absent, assert_level, channel, tone_level_dbfs};
 use common::{Server, Ws, ADMIN_PIN};
 use monmix::audio::tones::tone_frequency;
-use monmix::stream::client::{http_request, pcm_of, ClientOptions, WhepListener};
 use serde_json::json;
 
 async fn record(l: &WhepListener, dur: Duration) -> Vec<f32> {

@@ -31,6 +31,8 @@
 #[path = "common/churn.rs"]
 mod churn;
 mod common;
+#[path = "common/whep_listener.rs"]
+mod whep_listener;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -38,10 +40,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::whep_listener::{ClientOptions, WhepListener};
 use churn::{metric, metrics, must, ProcStats};
 use common::{assert_schema, Server, Ws, ADMIN_PIN};
 use futures_util::StreamExt;
-use monmix::stream::client::{ClientOptions, WhepListener};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 

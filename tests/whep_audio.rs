@@ -6,15 +6,17 @@
 mod fft;
 #[path = "common/whep_client.rs"]
 mod whep_client;
+#[path = "common/whep_listener.rs"]
+mod whep_listener;
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 
+use crate::whep_listener::{pcm_of, ClientOptions};
 use fft::{assert_absent, assert_level, channel, tone_level_dbfs};
 use monmix::audio::tones::tone_frequency;
-use monmix::stream::client::{pcm_of, ClientOptions};
 use monmix::stream::StreamStats;
 use whep_client::{mix, params, wait_until, Bench, BenchConfig};
 
@@ -29,7 +31,7 @@ fn db(lin: f64) -> f64 {
 }
 
 /// Collects `dur` of decoded audio after discarding what came before.
-async fn record(l: &monmix::stream::client::WhepListener, dur: Duration) -> Vec<f32> {
+async fn record(l: &crate::whep_listener::WhepListener, dur: Duration) -> Vec<f32> {
     drop(l.take_frames());
     tokio::time::sleep(dur).await;
     let frames = l.take_frames();

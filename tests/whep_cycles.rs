@@ -4,10 +4,12 @@
 
 #[path = "common/whep_client.rs"]
 mod whep_client;
+#[path = "common/whep_listener.rs"]
+mod whep_listener;
 
 use std::time::{Duration, Instant};
 
-use monmix::stream::client::ClientOptions;
+use crate::whep_listener::ClientOptions;
 use monmix::stream::{StreamConfig, StreamStats};
 use whep_client::{mix, params, resources, wait_until, Bench, BenchConfig};
 
@@ -22,8 +24,7 @@ const WARM_UP: usize = 10;
 async fn connect_disconnect_cycles_do_not_leak() {
     let bench = Bench::start(BenchConfig {
         stream: StreamConfig {
-            workers: 2,
-            disconnect_grace: Duration::from_millis(500),
+            shards: 2,
             ..StreamConfig::default()
         },
         ..BenchConfig::default()

@@ -2,10 +2,12 @@
 
 #[path = "common/whep_client.rs"]
 mod whep_client;
+#[path = "common/whep_listener.rs"]
+mod whep_listener;
 
 use std::time::Duration;
 
-use monmix::stream::client::{http_request, ClientError, ClientOptions, WhepListener};
+use crate::whep_listener::{http_request, ClientError, ClientOptions, WhepListener};
 use monmix::stream::{StreamConfig, StreamStats};
 use whep_client::{mix, params, wait_until, Bench, BenchConfig};
 
@@ -119,7 +121,7 @@ async fn error_statuses() {
 async fn listener_limit_and_delete() {
     let bench = Bench::start(BenchConfig {
         stream: StreamConfig {
-            workers: 2,
+            shards: 2,
             max_listeners: 2,
             ..StreamConfig::default()
         },

@@ -159,7 +159,13 @@ struct Shared {
     /// Taps installed or on their way: bounds the table and the control queue, so the
     /// engine always has room for what it receives.
     taps_in_use: AtomicUsize,
+    /// Threads woken once after every tick, when all its mixes are in their taps (the
+    /// stream shards): one wake-up per tick, not one per mix.
+    tick_waiters: [std::sync::OnceLock<std::thread::Thread>; MAX_TICK_WAITERS],
 }
+
+/// Most threads [`EngineHandle::wake_after_tick`] can register.
+pub const MAX_TICK_WAITERS: usize = 16;
 
 /// Namespace of [`Engine::spawn`].
 pub struct Engine;
@@ -186,6 +192,7 @@ impl Engine {
             meters: mixer.meters().clone(),
             stop: AtomicBool::new(false),
             taps_in_use: AtomicUsize::new(0),
+            tick_waiters: Default::default(),
         });
         let (control_tx, control_rx) = rtrb::RingBuffer::new(cfg.max_taps);
         // Holds every tap (at most max_taps) plus the one snapshot retired between two
@@ -245,6 +252,22 @@ impl EngineHandle {
 
     pub fn meters(&self) -> &Arc<Meters> {
         &self.0.shared.meters
+    }
+
+    /// Wakes `thread` after every tick, once all of the tick's mixes are in their taps.
+    /// False if [`MAX_TICK_WAITERS`] threads are registered already.
+    pub fn wake_after_tick(&self, thread: std::thread::Thread) -> bool {
+        let mut t = Some(thread);
+        for w in &self.0.shared.tick_waiters {
+            if let Some(th) = t.take() {
+                if let Err(th) = w.set(th) {
+                    t = Some(th);
+                } else {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Makes `params` the engine's snapshot from its next tick on (ramped in over a frame).
@@ -380,6 +403,14 @@ impl Worker {
         }
         let start = Instant::now();
         self.tick();
+        for t in self
+            .shared
+            .tick_waiters
+            .iter()
+            .map_while(std::sync::OnceLock::get)
+        {
+            t.unpark();
+        }
         let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let stats = &self.shared.stats;
         EngineStats::bump(&stats.ticks);

@@ -6,7 +6,7 @@
 //! within a fraction of a dB (tests measure levels through it). Complexity 5 halves the
 //! encode cost of the default 10 with no audible difference at this bitrate.
 
-use bytes::Bytes;
+use std::sync::Arc;
 
 use super::StreamError;
 use crate::audio::SAMPLE_RATE;
@@ -81,7 +81,7 @@ impl MixEncoder {
 
     /// Encodes one stereo interleaved frame (`2 × frame_len` samples). The only allocation
     /// is the returned packet, which every listener of the mix then shares.
-    pub fn encode(&mut self, frame: &[f32]) -> Result<Bytes, StreamError> {
+    pub fn encode(&mut self, frame: &[f32]) -> Result<Arc<[u8]>, StreamError> {
         if frame.len() != self.frame_samples {
             return Err(StreamError::Encoder(format!(
                 "frame has {} samples, encoder expects {}",
@@ -93,7 +93,7 @@ impl MixEncoder {
             .enc
             .encode_float(frame, &mut self.out[..])
             .map_err(|e| StreamError::Encoder(e.to_string()))?;
-        Ok(Bytes::copy_from_slice(&self.out[..n]))
+        Ok(Arc::from(&self.out[..n]))
     }
 }
 

@@ -2,45 +2,49 @@
 //! WebRTC listener of that mix (a phone, the engineer's cue, a second device), over WHEP.
 //!
 //! ```text
-//! engine tick ──MixTap──▶ encoder worker (pool.rs) ──OpusPacket──▶ ListenerConn::send × N
-//!                          one encoder per mix                     (transport.rs seam;
-//!                                                                   webrtc_peer.rs)
-//! WHEP POST (whep.rs) ──▶ StreamService::open ──▶ AudioTransport::open (SDP answer)
+//! engine tick ─unpark─▶ shard thread (shard.rs): encode each mix once → write to each
+//!                       listener's sans-IO peer (str0m_peer.rs) → one sendmmsg (udp.rs)
+//! WHEP POST (whep.rs) ──▶ StreamService::open ──▶ AudioTransport::accept (SDP answer)
+//!                                              ──▶ command queue ──▶ the mix's shard
 //! ```
 //!
-//! - [`encoder`]: Opus settings and the per-mix encoder; [`pool`]: worker threads and fan-out.
-//! - [`transport`]: the [`AudioTransport`]/[`ListenerConn`] seam; [`webrtc_peer`]: its
-//!   `webrtc` 0.21 implementation.
+//! - [`shard`]: the real-time pass; [`udp`]: sockets, the `sendmmsg` batch, STUN demux.
+//! - [`transport`]: the [`AudioTransport`]/[`Peer`] seam; [`str0m_peer`]: its str0m
+//!   implementation. [`encoder`]: Opus settings and the per-mix encoder.
 //! - [`whep`]: the RFC 9725 HTTP endpoints over a [`whep::WhepBackend`] (auth, slots).
 //! - [`stats`]: counters and histograms, Prometheus text.
-//! - [`client`]: a WHEP client (tests, `monmix listen`).
 //!
-//! Lifecycle: a mix gets an engine tap and an encoder when its first listener connects, and
-//! loses both when its last listener leaves (DELETE, ICE/DTLS failure, peer close, or a
-//! disconnect that outlasts the grace period).
+//! Placement: a mix lives on one shard (the least loaded when its first listener came), with
+//! all its listeners, so its packet is encoded once and fanned out without leaving the
+//! thread. Lifecycle: a mix gets an engine tap and an encoder when its first listener
+//! connects, and loses both when its last listener leaves (DELETE, ICE/DTLS failure, a
+//! peer that never connects or vanishes: see [`shard::Lifecycle`]).
 
-pub mod client;
 pub mod encoder;
-mod pool;
+pub mod shard;
 pub mod stats;
+pub mod str0m_peer;
 pub mod transport;
-pub mod webrtc_peer;
+pub mod udp;
 pub mod whep;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
-
-use tokio::sync::watch;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::thread::JoinHandle;
+use std::time::Instant;
 
 pub use encoder::EncoderConfig;
+pub use shard::Lifecycle;
 pub use stats::StreamStats;
-pub use transport::{AudioTransport, ConnState, ListenerConn, OpusPacket, SendOutcome};
-pub use webrtc_peer::{WebrtcConfig, WebrtcTransport};
+pub use str0m_peer::Str0mTransport;
+pub use transport::{AudioTransport, ConnState, OpusPacket, Peer, SendOutcome};
 
 use crate::engine::{EngineError, EngineHandle};
-use pool::{EncoderPool, MixShared};
+use encoder::MixEncoder;
+use shard::{Command, Shard};
+use udp::Sockets;
 
 /// Errors of the streaming side. Each maps to one HTTP status in [`whep`].
 #[derive(Debug, thiserror::Error)]
@@ -72,23 +76,60 @@ pub enum StreamError {
 pub struct StreamConfig {
     /// Opus settings. `frame_len` is taken from the engine.
     pub encoder: EncoderConfig,
-    /// Encoder threads (default: number of cores).
-    pub workers: usize,
+    /// Shard threads (default: number of cores).
+    pub shards: usize,
     /// Listeners across all mixes (default 256); more get 503.
     pub max_listeners: usize,
-    /// How long a `Disconnected` peer may take to recover before its session ends.
-    pub disconnect_grace: Duration,
+    /// Connect and vanish timeouts of a listener.
+    pub lifecycle: Lifecycle,
+    /// Local UDP addresses (port 0 = ephemeral), each shard binds one socket per address;
+    /// they are the host candidates, so phones must reach them. See [`udp_addrs_for`].
+    pub udp_addrs: Vec<SocketAddr>,
 }
 
 impl Default for StreamConfig {
     fn default() -> Self {
         StreamConfig {
             encoder: EncoderConfig::default(),
-            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            shards: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_listeners: 256,
-            disconnect_grace: Duration::from_secs(5),
+            lifecycle: Lifecycle::default(),
+            udp_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
         }
     }
+}
+
+/// The UDP addresses for a server whose HTTP side listens on `http_bind`:
+/// `stream.public_ip` when set (the address phones reach), else the HTTP address's IP; a
+/// wildcard (`0.0.0.0`/`::`) becomes every interface address of that family, loopback and
+/// link-local excluded (loopback if there is nothing else). Ports are ephemeral.
+pub fn udp_addrs_for(http_bind: SocketAddr, public_ip: Option<IpAddr>) -> Vec<SocketAddr> {
+    let ip = public_ip.unwrap_or(http_bind.ip());
+    if !ip.is_unspecified() {
+        return vec![SocketAddr::new(ip, 0)];
+    }
+    let v4 = ip.is_ipv4();
+    let mut out: Vec<SocketAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|a| a.is_ipv4() == v4 && !a.is_loopback())
+        .filter(|a| match a {
+            IpAddr::V4(a) => !a.is_link_local(),
+            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) != 0xfe80,
+        })
+        .map(|a| SocketAddr::new(a, 0))
+        .collect();
+    out.dedup();
+    if out.is_empty() {
+        let lo = if v4 {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])
+        };
+        out.push(SocketAddr::new(lo, 0));
+    }
+    out
 }
 
 /// A session just opened.
@@ -105,28 +146,45 @@ pub type OnEnd = Box<dyn FnOnce(&str) + Send + 'static>;
 
 struct Session {
     slot: usize,
-    conn: Arc<dyn ListenerConn>,
+    key: u64,
     on_end: Option<OnEnd>,
+}
+
+struct MixEntry {
+    shard: usize,
+    listeners: usize,
 }
 
 #[derive(Default)]
 struct Tables {
-    mixes: HashMap<usize, Arc<MixShared>>,
+    mixes: HashMap<usize, MixEntry>,
     sessions: HashMap<String, Session>,
+    by_key: HashMap<u64, String>,
+    /// Listeners per shard, for placement.
+    load: Vec<usize>,
+}
+
+struct ShardHandle {
+    commands: Mutex<rtrb::Producer<Command>>,
+    thread: std::thread::Thread,
+    join: Mutex<Option<JoinHandle<()>>>,
+    addrs: Vec<SocketAddr>,
 }
 
 struct Inner {
     engine: EngineHandle,
     transport: Arc<dyn AudioTransport>,
-    pool: Mutex<EncoderPool>,
+    shards: Vec<ShardHandle>,
+    stop: Arc<AtomicBool>,
     stats: Arc<StreamStats>,
     tables: Mutex<Tables>,
+    next_key: AtomicU64,
     /// Listeners open or being negotiated: bounds the work a flood of POSTs can cause.
     reserved: AtomicUsize,
     cfg: StreamConfig,
 }
 
-/// The streaming service: listener sessions, encoders, fan-out. Cheap to clone.
+/// The streaming service: listener sessions, shards, encoders. Cheap to clone.
 #[derive(Clone)]
 pub struct StreamService(Arc<Inner>);
 
@@ -135,36 +193,85 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl StreamService {
-    /// A service over any transport. Starts the encoder threads.
+    /// A service over any transport. Binds the shards' sockets and starts their threads.
     pub fn new(
         engine: EngineHandle,
         mut cfg: StreamConfig,
         transport: Arc<dyn AudioTransport>,
     ) -> Result<Self, StreamError> {
         cfg.encoder.frame_len = engine.config().frame_len;
+        cfg.encoder.validate()?;
         if cfg.max_listeners == 0 {
             return Err(StreamError::Config("max_listeners must be at least 1"));
         }
+        if cfg.udp_addrs.is_empty() {
+            return Err(StreamError::Config("no UDP address to stream from"));
+        }
+        let n = cfg.shards.max(1);
         let stats = Arc::new(StreamStats::default());
-        let pool = EncoderPool::new(cfg.workers, cfg.encoder, stats.clone())?;
-        Ok(StreamService(Arc::new(Inner {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ended_tx, ended_rx) = tokio::sync::mpsc::unbounded_channel();
+        let max_mixes = engine.config().max_mixes;
+        let mut shards = Vec::with_capacity(n);
+        for i in 0..n {
+            let sockets = Sockets::bind(&cfg.udp_addrs).map_err(|e| {
+                StreamError::Transport(format!("cannot bind UDP {:?}: {e}", cfg.udp_addrs))
+            })?;
+            let addrs = sockets.addrs();
+            // Room for every mix's add and remove plus every listener's, twice over.
+            let (tx, rx) = rtrb::RingBuffer::new(4 * (max_mixes + cfg.max_listeners) + 16);
+            let name = format!("monmix-shard-{i}");
+            let (st, sp, en) = (stats.clone(), stop.clone(), ended_tx.clone());
+            let (lifecycle, max_listeners) = (cfg.lifecycle, cfg.max_listeners);
+            let thread_name = name.clone();
+            // Built on its thread: the sendmmsg headers hold raw pointers (not `Send`).
+            let join = std::thread::Builder::new()
+                .name(thread_name)
+                .spawn(move || {
+                    Shard::new(
+                        name,
+                        rx,
+                        sockets,
+                        st,
+                        sp,
+                        en,
+                        lifecycle,
+                        max_mixes,
+                        max_listeners,
+                    )
+                    .run()
+                })
+                .map_err(|e| StreamError::Internal(format!("cannot start shard thread: {e}")))?;
+            engine.wake_after_tick(join.thread().clone());
+            shards.push(ShardHandle {
+                commands: Mutex::new(tx),
+                thread: join.thread().clone(),
+                join: Mutex::new(Some(join)),
+                addrs,
+            });
+        }
+        drop(ended_tx);
+        let svc = StreamService(Arc::new(Inner {
             engine,
             transport,
-            pool: Mutex::new(pool),
+            stop,
             stats,
-            tables: Mutex::new(Tables::default()),
+            tables: Mutex::new(Tables {
+                load: vec![0; n],
+                ..Tables::default()
+            }),
+            shards,
+            next_key: AtomicU64::new(1),
             reserved: AtomicUsize::new(0),
             cfg,
-        })))
+        }));
+        spawn_reaper(Arc::downgrade(&svc.0), ended_rx)?;
+        Ok(svc)
     }
 
-    /// A service on the `webrtc` transport.
-    pub fn with_webrtc(
-        engine: EngineHandle,
-        cfg: StreamConfig,
-        webrtc: WebrtcConfig,
-    ) -> Result<Self, StreamError> {
-        Self::new(engine, cfg, Arc::new(WebrtcTransport::new(webrtc)))
+    /// A service on the str0m transport (the one the server uses).
+    pub fn with_str0m(engine: EngineHandle, cfg: StreamConfig) -> Result<Self, StreamError> {
+        Self::new(engine, cfg, Arc::new(Str0mTransport::new()?))
     }
 
     pub fn stats(&self) -> &Arc<StreamStats> {
@@ -175,14 +282,19 @@ impl StreamService {
         &self.0.cfg
     }
 
+    /// The UDP addresses each shard streams from (tests aim garbage at them).
+    pub fn udp_addrs(&self) -> Vec<SocketAddr> {
+        self.0.shards.iter().flat_map(|s| s.addrs.clone()).collect()
+    }
+
     /// Prometheus lines (`monmix_stream_*`) for `/metrics`.
     pub fn render_metrics(&self) -> String {
         self.0.stats.render_prometheus()
     }
 
-    /// Mixes currently held by encoders (0 once every listener left and the workers caught up).
+    /// Mixes currently held by shards (0 once every listener left and the shards caught up).
     pub fn active_encoders(&self) -> usize {
-        lock(&self.0.pool).mixes()
+        StreamStats::get(&self.0.stats.active_mixes) as usize
     }
 
     /// Open sessions.
@@ -195,27 +307,24 @@ impl StreamService {
         lock(&self.0.tables).sessions.contains_key(id)
     }
 
-    /// Answers `offer_sdp` and starts sending mix `slot` to the new listener. Must run
-    /// inside a tokio runtime. `on_end` runs once when the session ends, for any reason.
-    ///
-    /// Not cancellation-safe: dropped before it returns, it leaves its listener
-    /// reservation taken and the half-built peer running. A caller that may be cancelled
-    /// (an HTTP handler whose client hangs up) runs it in a task of its own, as
-    /// `whep::create` does.
+    /// Answers `offer_sdp` and starts sending mix `slot` to the new listener. `on_end` runs
+    /// once when the session ends, for any reason. Does not await anything: the answer is
+    /// made here (ICE-lite host candidates need no gathering) and the peer handed to its
+    /// shard, so a caller that is cancelled cannot leave half a session behind.
     pub async fn open(
         &self,
         slot: usize,
         offer_sdp: &str,
         on_end: OnEnd,
     ) -> Result<OpenedSession, StreamError> {
-        let r = self.open_inner(slot, offer_sdp, on_end).await;
+        let r = self.open_now(slot, offer_sdp, on_end);
         if r.is_err() {
             StreamStats::add(&self.0.stats.sessions_rejected, 1);
         }
         r
     }
 
-    async fn open_inner(
+    fn open_now(
         &self,
         slot: usize,
         offer_sdp: &str,
@@ -223,10 +332,11 @@ impl StreamService {
     ) -> Result<OpenedSession, StreamError> {
         let inner = &self.0;
         let max = inner.cfg.max_listeners;
-        if slot >= inner.engine.config().max_mixes {
+        let max_mixes = inner.engine.config().max_mixes;
+        if slot >= max_mixes {
             return Err(StreamError::Engine(EngineError::SlotOutOfRange {
                 slot,
-                max: inner.engine.config().max_mixes,
+                max: max_mixes,
             }));
         }
         transport::precheck_offer(offer_sdp)?;
@@ -236,129 +346,181 @@ impl StreamService {
                 (n < max).then_some(n + 1)
             })
             .map_err(|_| StreamError::TooManyListeners { max })?;
-        let (answer_sdp, conn) = match inner.transport.open(offer_sdp).await {
-            Ok(x) => x,
-            Err(e) => {
-                inner.reserved.fetch_sub(1, Ordering::AcqRel);
-                return Err(e);
-            }
-        };
-        let id = format!("{:032x}", rand::random::<u128>());
-        if let Err(e) = self.attach(slot, &id, conn.clone(), on_end) {
+        let r = self.attach(slot, offer_sdp, on_end);
+        if r.is_err() {
             inner.reserved.fetch_sub(1, Ordering::AcqRel);
-            conn.close().await;
-            return Err(e);
         }
-        StreamStats::add(&inner.stats.listeners, 1);
-        StreamStats::add(&inner.stats.sessions_opened, 1);
-        tokio::spawn(watch_session(self.clone(), id.clone(), conn.state()));
-        Ok(OpenedSession { id, answer_sdp })
+        r
     }
 
-    /// Adds the listener to its mix, starting the mix's encoder if it is the first.
+    /// Answers the offer for the mix's shard and hands the peer (and, for a mix's first
+    /// listener, its tap and encoder) to that shard.
     fn attach(
         &self,
         slot: usize,
-        id: &str,
-        conn: Arc<dyn ListenerConn>,
+        offer_sdp: &str,
         on_end: OnEnd,
-    ) -> Result<(), StreamError> {
+    ) -> Result<OpenedSession, StreamError> {
         let inner = &self.0;
         let mut t = lock(&inner.tables);
-        match t.mixes.get(&slot) {
-            Some(mix) => {
-                let mut list = Vec::clone(&mix.listeners.load());
-                list.push(conn.clone());
-                mix.listeners.store(Arc::new(list));
-            }
+        let (shard, new_mix) = match t.mixes.get(&slot) {
+            Some(m) => (m.shard, false),
             None => {
-                let tap = inner.engine.attach(slot).map_err(|e| match e {
-                    EngineError::TooManyTaps { .. } => StreamError::TooManyListeners {
-                        max: inner.cfg.max_listeners,
-                    },
-                    e => StreamError::Engine(e),
-                })?;
-                let mix = lock(&inner.pool).add(tap, conn.clone())?;
-                t.mixes.insert(slot, mix);
+                let least = (0..t.load.len()).min_by_key(|&i| t.load[i]).unwrap_or(0);
+                (least, true)
             }
+        };
+        let handle = inner
+            .shards
+            .get(shard)
+            .ok_or_else(|| StreamError::Internal("no shard".into()))?;
+        let (answer_sdp, peer) =
+            inner
+                .transport
+                .accept(offer_sdp, &handle.addrs, Instant::now())?;
+        let mut q = lock(&handle.commands);
+        // A mix's add and its listener's must both fit, or neither is sent.
+        if q.slots() < 2 {
+            return Err(StreamError::Internal(
+                "stream shard is not keeping up".into(),
+            ));
         }
+        if new_mix {
+            let tap = inner.engine.attach(slot).map_err(|e| match e {
+                EngineError::TooManyTaps { .. } => StreamError::TooManyListeners {
+                    max: inner.cfg.max_listeners,
+                },
+                e => StreamError::Engine(e),
+            })?;
+            let encoder = MixEncoder::new(&inner.cfg.encoder)?;
+            let _ = q.push(Command::AddMix { slot, tap, encoder });
+            t.mixes.insert(
+                slot,
+                MixEntry {
+                    shard,
+                    listeners: 0,
+                },
+            );
+        }
+        let key = inner.next_key.fetch_add(1, Ordering::Relaxed);
+        let _ = q.push(Command::AddPeer { key, slot, peer });
+        drop(q);
+        handle.thread.unpark();
+        if let Some(m) = t.mixes.get_mut(&slot) {
+            m.listeners += 1;
+        }
+        t.load[shard] += 1;
+        let id = format!("{:032x}", rand::random::<u128>());
+        t.by_key.insert(key, id.clone());
         t.sessions.insert(
-            id.to_owned(),
+            id.clone(),
             Session {
                 slot,
-                conn,
+                key,
                 on_end: Some(on_end),
             },
         );
-        Ok(())
+        StreamStats::add(&inner.stats.listeners, 1);
+        StreamStats::add(&inner.stats.sessions_opened, 1);
+        Ok(OpenedSession { id, answer_sdp })
     }
 
     /// Ends a session (WHEP DELETE). False if there was none with this id.
     pub async fn close(&self, id: &str) -> bool {
-        let Some(mut s) = self.detach(id) else {
+        self.close_now(id, true)
+    }
+
+    /// Removes the session, tells its shard (unless the shard ended it), and with its last
+    /// listener drops the mix's tap and encoder. Runs `on_end`.
+    fn close_now(&self, id: &str, tell_shard: bool) -> bool {
+        let inner = &self.0;
+        let mut t = lock(&inner.tables);
+        let Some(mut s) = t.sessions.remove(id) else {
             return false;
         };
-        s.conn.close().await;
+        t.by_key.remove(&s.key);
+        let mut last = None;
+        if let Some(m) = t.mixes.get_mut(&s.slot) {
+            m.listeners = m.listeners.saturating_sub(1);
+            let shard = m.shard;
+            if let Some(l) = t.load.get_mut(shard) {
+                *l = l.saturating_sub(1);
+            }
+            if t.mixes.get(&s.slot).is_some_and(|m| m.listeners == 0) {
+                t.mixes.remove(&s.slot);
+                last = Some(shard);
+            }
+            if let Some(h) = inner.shards.get(shard) {
+                let mut q = lock(&h.commands);
+                if tell_shard {
+                    // Full only if the shard is stuck; it then drops the peer by its rules.
+                    let _ = q.push(Command::RemovePeer { key: s.key });
+                }
+                if last.is_some() {
+                    let _ = q.push(Command::RemoveMix { slot: s.slot });
+                }
+                drop(q);
+                h.thread.unpark();
+            }
+        }
+        drop(t);
+        inner.reserved.fetch_sub(1, Ordering::AcqRel);
+        StreamStats::sub(&inner.stats.listeners, 1);
         if let Some(f) = s.on_end.take() {
             f(id);
         }
         true
     }
 
-    /// Removes the session and, with its last listener, the mix's encoder and tap.
-    fn detach(&self, id: &str) -> Option<Session> {
-        let inner = &self.0;
-        let mut t = lock(&inner.tables);
-        let s = t.sessions.remove(id)?;
-        if let Some(mix) = t.mixes.get(&s.slot).cloned() {
-            let list: Vec<_> = mix
-                .listeners
-                .load()
-                .iter()
-                .filter(|c| !Arc::ptr_eq(c, &s.conn))
-                .cloned()
-                .collect();
-            if list.is_empty() {
-                t.mixes.remove(&s.slot);
-                lock(&inner.pool).retire(&mix);
-            }
-            mix.listeners.store(Arc::new(list));
-        }
-        drop(t);
-        inner.reserved.fetch_sub(1, Ordering::AcqRel);
-        StreamStats::sub(&inner.stats.listeners, 1);
-        Some(s)
-    }
-
-    /// Ends every session and stops the encoder threads.
+    /// Ends every session and stops the shard threads.
     pub async fn shutdown(&self) {
         let ids: Vec<String> = lock(&self.0.tables).sessions.keys().cloned().collect();
         for id in ids {
-            self.close(&id).await;
+            self.close_now(&id, true);
         }
-        lock(&self.0.pool).shutdown();
+        self.0.stop_shards();
     }
 }
 
-/// Ends the session when its connection closes, or stays disconnected past the grace.
-async fn watch_session(svc: StreamService, id: String, mut state: watch::Receiver<ConnState>) {
-    let grace = svc.0.cfg.disconnect_grace;
-    loop {
-        let now = *state.borrow_and_update();
-        match now {
-            ConnState::Closed => break,
-            ConnState::Disconnected => match tokio::time::timeout(grace, state.changed()).await {
-                Ok(Ok(())) => continue,
-                Ok(Err(_)) | Err(_) => break,
-            },
-            _ => {
-                if state.changed().await.is_err() {
-                    break;
-                }
+impl Inner {
+    fn stop_shards(&self) {
+        self.stop.store(true, Ordering::Release);
+        for s in &self.shards {
+            s.thread.unpark();
+            if let Some(j) = lock(&s.join).take() {
+                // A panic there was already reported by the panic hook.
+                drop(j.join());
             }
         }
     }
-    if svc.close(&id).await {
-        tracing::debug!(session = %id, "listener session ended by its connection");
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop_shards();
     }
+}
+
+/// Ends the sessions whose shard dropped their peer (ICE/DTLS failure, timeouts). A thread,
+/// not a task: the service may be built outside a runtime; it ends with the last shard.
+fn spawn_reaper(
+    svc: Weak<Inner>,
+    mut ended: tokio::sync::mpsc::UnboundedReceiver<u64>,
+) -> Result<(), StreamError> {
+    std::thread::Builder::new()
+        .name("monmix-stream-reaper".into())
+        .spawn(move || {
+            while let Some(key) = ended.blocking_recv() {
+                let Some(inner) = svc.upgrade() else { break };
+                let svc = StreamService(inner);
+                let id = lock(&svc.0.tables).by_key.get(&key).cloned();
+                if let Some(id) = id {
+                    if svc.close_now(&id, false) {
+                        tracing::debug!(session = %id, "listener session ended by its connection");
+                    }
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| StreamError::Internal(format!("cannot start stream reaper: {e}")))
 }

@@ -144,8 +144,26 @@ pub struct StreamStats {
     pub encode_errors: AtomicU64,
     /// Time to encode one frame.
     pub encode_time: Histogram,
-    /// Frame taken from the engine tap → packet handed to the last listener's transport.
+    /// Shard wake-up after an engine tick → the tick's datagrams handed to the kernel.
     pub internal_latency: Histogram,
+    /// Datagrams read from the shards' sockets.
+    pub datagrams_received: AtomicU64,
+    /// Datagrams no listener claimed (unknown address, STUN for an unknown ufrag): dropped.
+    pub datagrams_unknown: AtomicU64,
+    /// Datagrams a listener's stack refused (malformed, failed integrity or DTLS).
+    pub datagrams_bad: AtomicU64,
+    /// Datagrams sent.
+    pub datagrams_sent: AtomicU64,
+    /// Datagrams the kernel did not take (socket buffer full): dropped.
+    pub datagrams_send_failed: AtomicU64,
+    /// `sendmmsg` calls.
+    pub send_syscalls: AtomicU64,
+    /// Listeners dropped because their stack closed (DTLS alert, failure).
+    pub peers_closed: AtomicU64,
+    /// Listeners dropped because ICE/DTLS did not complete in time.
+    pub peers_connect_timeout: AtomicU64,
+    /// Connected listeners dropped because nothing came from them for too long.
+    pub peers_vanished: AtomicU64,
 }
 
 impl StreamStats {
@@ -231,6 +249,55 @@ impl StreamStats {
             "Opus encoder errors.",
             g(&self.encode_errors),
         );
+        for (name, a, help) in [
+            (
+                "datagrams_received_total",
+                &self.datagrams_received,
+                "UDP datagrams read by the shards.",
+            ),
+            (
+                "datagrams_unknown_total",
+                &self.datagrams_unknown,
+                "Datagrams no listener claimed (dropped).",
+            ),
+            (
+                "datagrams_bad_total",
+                &self.datagrams_bad,
+                "Datagrams a listener's WebRTC stack refused.",
+            ),
+            (
+                "datagrams_sent_total",
+                &self.datagrams_sent,
+                "UDP datagrams sent.",
+            ),
+            (
+                "datagrams_send_failed_total",
+                &self.datagrams_send_failed,
+                "Datagrams the kernel did not take (dropped).",
+            ),
+            (
+                "send_syscalls_total",
+                &self.send_syscalls,
+                "sendmmsg calls (one per shard per tick in the steady state).",
+            ),
+            (
+                "peers_closed_total",
+                &self.peers_closed,
+                "Listeners whose WebRTC stack closed.",
+            ),
+            (
+                "peers_connect_timeout_total",
+                &self.peers_connect_timeout,
+                "Listeners that never completed ICE/DTLS.",
+            ),
+            (
+                "peers_vanished_total",
+                &self.peers_vanished,
+                "Connected listeners that went silent.",
+            ),
+        ] {
+            line(name, "counter", help, g(a));
+        }
         for (name, h, help) in [
             (
                 "encode_seconds",
@@ -240,7 +307,7 @@ impl StreamStats {
             (
                 "internal_latency_seconds",
                 &self.internal_latency,
-                "Mix frame read from the engine to packet handed to the transport.",
+                "Shard wake-up after an engine tick to the tick's datagrams handed to the kernel.",
             ),
         ] {
             let _ = writeln!(s, "# HELP monmix_stream_{name} {help}");

@@ -1,24 +1,23 @@
 //! The seam between "Opus packets of a mix" and "a network peer listening to it".
 //!
-//! Why a trait: the `webrtc` crate does ICE, DTLS, SRTP and RTCP for us, but it costs a
-//! tokio task, a socket and an event loop per peer. Keeping it behind [`AudioTransport`]
-//! and [`ListenerConn`] means it can be swapped (str0m, a custom SRTP sender with one
-//! socket for all listeners) without touching the engine, the encoders or the HTTP layer.
-//!
-//! The hot path is [`ListenerConn::send`]: it is called on an encoder worker thread (not
-//! in async context), once per packet per listener, and must never block: a connection
-//! whose queue is full skips the packet and says so.
+//! Why sans-IO: a listener's WebRTC stack (ICE, DTLS, SRTP, RTCP) is a state machine fed with
+//! datagrams and time. Keeping sockets, threads and clocks out of it lets one shard thread
+//! drive every listener of its mixes in one pass per engine tick (write, drain, one
+//! `sendmmsg`), with no task, channel or wake-up per listener. [`AudioTransport`] makes peers
+//! from WHEP offers; [`Peer`] is one listener; `str0m_peer.rs` implements both on str0m.
 
-use bytes::Bytes;
-use tokio::sync::watch;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
 
 use super::StreamError;
 
 /// One Opus packet of a mix, shared by all its listeners.
 #[derive(Clone, Debug)]
 pub struct OpusPacket {
-    /// The encoded frame (one Opus packet = one RTP payload).
-    pub payload: Bytes,
+    /// The encoded frame (one Opus packet = one RTP payload), shared, never copied per
+    /// listener.
+    pub payload: Arc<[u8]>,
     /// Media time of the first sample, in 48 kHz samples since the mix started encoding.
     /// Advances by `samples` per frame, and also over dropped frames (the receiver sees
     /// the gap and conceals it).
@@ -34,46 +33,74 @@ pub enum ConnState {
     Connecting,
     /// Packets flow.
     Connected,
-    /// Transient loss of connectivity (ICE may recover).
-    Disconnected,
     /// Gone for good (ICE/DTLS failure, closed by either side).
     Closed,
 }
 
-/// What [`ListenerConn::send`] did with a packet.
+/// What [`Peer::write`] did with a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SendOutcome {
-    /// Handed to the transport.
+    /// Queued for sending.
     Sent,
     /// Not connected yet (or any more): silently not sent.
     NotReady,
-    /// The transport's queue was full: skipped for this listener.
+    /// The stack refused it: skipped for this listener.
     Dropped,
 }
 
-/// A listener's connection, as the streaming service sees it.
-#[async_trait::async_trait]
-pub trait ListenerConn: Send + Sync + 'static {
-    /// Queues one packet; never blocks, never awaits. Called from an encoder thread.
-    fn send(&self, packet: &OpusPacket) -> SendOutcome;
-    /// Watches the connection state (the service ends the session on `Closed`, and on a
-    /// `Disconnected` that lasts past its grace period).
-    fn state(&self) -> watch::Receiver<ConnState>;
-    /// Tears the connection down and frees its sockets and tasks. Idempotent.
-    async fn close(&self);
+/// Where a datagram goes: one `Transmit` of the stack, borrowed until the sink returns.
+pub struct Datagram<'a> {
+    /// Local address to send from (one of the addresses the peer was given).
+    pub source: SocketAddr,
+    pub destination: SocketAddr,
+    pub data: &'a [u8],
 }
 
-/// Makes listener connections from WHEP offers.
-#[async_trait::async_trait]
+/// A listener's WebRTC stack, sans-IO. Driven by exactly one thread (its shard).
+pub trait Peer: Send {
+    /// Our ICE username fragment: a new peer's first STUN request names it, which is how
+    /// a datagram from an address not seen before finds its peer.
+    fn local_ufrag(&self) -> &str;
+    /// True if this datagram belongs to this peer (STUN for its ufrag, or traffic from its
+    /// selected remote address).
+    fn accepts(&self, now: Instant, source: SocketAddr, local: SocketAddr, data: &[u8]) -> bool;
+    /// Feeds one received datagram. An error means the peer is finished.
+    fn receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        local: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), StreamError>;
+    /// Advances the stack's clock (retransmits, RTCP reports, ICE timers).
+    fn timeout(&mut self, now: Instant);
+    /// Queues one packet of the mix for this listener.
+    fn write(&mut self, now: Instant, packet: &OpusPacket) -> SendOutcome;
+    /// Hands every datagram ready to go to `sink`, and returns when [`Peer::timeout`] wants
+    /// calling next.
+    fn drain(&mut self, sink: &mut dyn FnMut(Datagram<'_>)) -> Option<Instant>;
+    /// Current state.
+    fn state(&self) -> ConnState;
+    /// Closes the connection (the stack may queue a last datagram: drain after).
+    fn close(&mut self);
+}
+
+/// Makes listener peers from WHEP offers.
 pub trait AudioTransport: Send + Sync + 'static {
-    /// Answers `offer_sdp` (ICE gathering complete, so no trickle is needed) and returns
-    /// the connection. Errors: [`StreamError::BadOffer`] for an offer we cannot serve, other
-    /// variants for local failures.
-    async fn open(
+    /// Answers `offer_sdp` (ICE-lite, host candidates on `local`, gathering complete, so no
+    /// trickle is needed) and returns the peer. Errors: [`StreamError::BadOffer`] for an
+    /// offer we cannot serve, other variants for local failures.
+    fn accept(
         &self,
         offer_sdp: &str,
-    ) -> Result<(String, std::sync::Arc<dyn ListenerConn>), StreamError>;
+        local: &[SocketAddr],
+        now: Instant,
+    ) -> Result<(String, Box<dyn Peer>), StreamError>;
 }
+
+/// Most media sections an offer may have: a WHEP player sends one (audio), a browser that
+/// also asked for video two. More is someone probing us; each section costs state.
+pub const MAX_MEDIA_SECTIONS: usize = 4;
 
 /// Cheap checks of an offer before any transport work, so garbage gets a precise 400.
 /// Returns the reason an offer cannot be served.
@@ -85,9 +112,16 @@ pub fn precheck_offer(sdp: &str) -> Result<(), StreamError> {
     let mut in_audio = false;
     let mut audio = false;
     let mut opus = false;
+    let mut sections = 0usize;
     for line in sdp.lines() {
         let line = line.trim_end();
         if let Some(m) = line.strip_prefix("m=") {
+            sections += 1;
+            if sections > MAX_MEDIA_SECTIONS {
+                return Err(StreamError::BadOffer(format!(
+                    "offer has more than {MAX_MEDIA_SECTIONS} media sections"
+                )));
+            }
             in_audio = m.starts_with("audio ");
             audio |= in_audio;
         } else if in_audio {
@@ -124,5 +158,11 @@ mod tests {
         let opus_in_video =
             "v=0\r\nm=audio 9 X 0\r\nm=video 9 X 111\r\na=rtpmap:111 opus/48000/2\r\n";
         assert!(precheck_offer(opus_in_video).is_err());
+        let many = format!(
+            "v=0\r\n{}",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n".repeat(100)
+        );
+        let e = precheck_offer(&many).expect_err("100 m-lines");
+        assert!(e.to_string().contains("media sections"), "{e}");
     }
 }

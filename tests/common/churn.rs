@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use monmix::stream::client::{http_request, ClientOptions, WhepListener};
+use crate::whep_listener::{http_request, ClientOptions, WhepListener};
 use tokio::net::TcpStream;
 
 /// A process's resources, from `/proc/<pid>`.

@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::whep_listener::{ClientOptions, WhepListener};
 use monmix::audio::tones::Tones;
 use monmix::audio::{Generator, SAMPLE_RATE};
 use monmix::engine::{ChannelParams, Engine, EngineConfig, EngineHandle, EngineParams, MixParams};
 use monmix::frames::{pipe, FrameWriter};
-use monmix::stream::client::{ClientOptions, WhepListener};
 use monmix::stream::whep::{self, AuthError, WhepBackend};
-use monmix::stream::{StreamConfig, StreamService, WebrtcConfig};
+use monmix::stream::{StreamConfig, StreamService};
 
 /// Token map: client id -> (token, slot). Records `listening_changed` calls.
 #[derive(Default)]
@@ -94,7 +94,7 @@ impl Default for BenchConfig {
             max_mixes: 4,
             max_taps: 16,
             stream: StreamConfig {
-                workers: 2,
+                shards: 2,
                 ..StreamConfig::default()
             },
             clients: vec![
@@ -140,8 +140,7 @@ impl Bench {
         )
         .expect("engine");
         let service =
-            StreamService::with_webrtc(engine.clone(), cfg.stream, WebrtcConfig::default())
-                .expect("stream service");
+            StreamService::with_str0m(engine.clone(), cfg.stream).expect("stream service");
         let backend = Arc::new(TestBackend {
             clients: cfg
                 .clients

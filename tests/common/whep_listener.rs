@@ -1,6 +1,8 @@
+#![allow(dead_code)] // a shared helper file: each test binary uses part of it
 //! A WHEP listener in Rust: a real WebRTC peer (recvonly Opus stereo) that POSTs its offer
 //! with a bearer token, decodes what it receives to 48 kHz stereo PCM, and can DELETE its
-//! session. Used by the integration tests and benchmarks (and a future `monmix listen`).
+//! session. Test-only: it runs the `webrtc` crate, an independent stack from the server's str0m, so
+//! the two ends check each other. Include with `#[path = "common/whep_listener.rs"] mod whep_listener;`.
 //!
 //! The HTTP part is a minimal HTTP/1.1 client over a tokio `TcpStream` (plain HTTP only: the
 //! server lives on the LAN; no TLS stack needed for tests).
@@ -25,7 +27,28 @@ use webrtc::peer_connection::{
 };
 use webrtc::runtime::default_runtime;
 
-use super::webrtc_peer::media_engine;
+use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_OPUS};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters};
+
+/// The Opus codec the listener offers: stereo both ways, as a browser page of ours does.
+fn media_engine() -> Result<MediaEngine, ClientError> {
+    let mut me = MediaEngine::default();
+    me.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: MIME_TYPE_OPUS.to_owned(),
+                clock_rate: 48_000,
+                channels: 2,
+                sdp_fmtp_line: "minptime=10;useinbandfec=0;stereo=1;sprop-stereo=1".to_owned(),
+                rtcp_feedback: vec![],
+            },
+            payload_type: 111,
+        },
+        RtpCodecKind::Audio,
+    )
+    .map_err(|e| ClientError::Webrtc(format!("media engine: {e}")))?;
+    Ok(me)
+}
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -193,7 +216,7 @@ impl WhepListener {
         let (origin, _) = split_url(url)?;
         let shared = Arc::new(Shared::default());
         let runtime = default_runtime().ok_or_else(|| ClientError::Webrtc("no runtime".into()))?;
-        let me = media_engine().map_err(|e| ClientError::Webrtc(e.to_string()))?;
+        let me = media_engine()?;
         let registry = configure_rtcp_reports(Registry::new());
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
