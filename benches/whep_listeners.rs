@@ -1,5 +1,5 @@
 //! WHEP listeners per core: N listeners, each on its own mix of 32 tone channels, served by
-//! the real engine + encoder pool + webrtc transport; CPU per listener-second against bare
+//! the real engine + stream shards (str0m, sendmmsg); CPU per listener-second against bare
 //! libopus encoding of the same frames.
 //!
 //! The server runs in a child process (this same binary, `MONMIX_BENCH_SERVER=1`), so the
@@ -277,10 +277,10 @@ async fn snapshot(origin: &str) -> Snapshot {
 fn group(thread: &str) -> &'static str {
     if thread.starts_with("monmix-engine") {
         "engine"
-    } else if thread.starts_with("monmix-enc") {
-        "encoders"
+    } else if thread.starts_with("monmix-shard") {
+        "shards"
     } else if thread.starts_with("srv-rt") {
-        "webrtc"
+        "async"
     } else if thread.starts_with("bench-tones") {
         "input"
     } else {
@@ -342,6 +342,7 @@ fn parent_main() {
                     Some(&format!("t{i}")),
                     ClientOptions {
                         decode: false,
+                record_arrivals: true,
                         timeout: Duration::from_secs(10),
                         ..ClientOptions::default()
                     },
@@ -359,6 +360,9 @@ fn parent_main() {
                     .await,
             );
             let s0 = snapshot(&origin).await;
+            for l in &ls {
+                l.take_frames();
+            }
             let p0: u64 = ls.iter().map(|l| l.packets()).sum();
             let t0 = Instant::now();
             let perf = (n == 64)
@@ -381,13 +385,30 @@ fn parent_main() {
             if let Some(mut p) = perf {
                 drop(p.wait());
             }
+            // Pacing at the receivers: inter-arrival of every listener's packets.
+            let mut gaps: Vec<f64> = Vec::new();
+            let mut worst_p99: f64 = 0.0;
+            for l in &ls {
+                let f = l.take_frames();
+                let mut d: Vec<f64> = f
+                    .windows(2)
+                    .map(|w| (w[1].arrival - w[0].arrival).as_secs_f64() * 1e3)
+                    .collect();
+                d.sort_by(f64::total_cmp);
+                if !d.is_empty() {
+                    worst_p99 = worst_p99.max(d[(d.len() - 1) * 99 / 100]);
+                }
+                gaps.extend(d);
+            }
+            gaps.sort_by(f64::total_cmp);
+            let q = |x: f64| gaps.get(((gaps.len().max(1) - 1) as f64 * x) as usize).copied().unwrap_or(0.0);
             let mut groups: BTreeMap<&str, f64> = BTreeMap::new();
             for (t, v1) in &s1.threads {
                 let v0 = s0.threads.get(t).copied().unwrap_or(0);
                 *groups.entry(group(t)).or_insert(0.0) += v1.saturating_sub(v0) as f64 / 1e9 / dt;
             }
             let g = |k: &str| groups.get(k).copied().unwrap_or(0.0);
-            let serving = g("engine") + g("encoders") + g("webrtc") + g("other");
+            let serving = g("engine") + g("shards") + g("async") + g("other");
             let bare_core = bare_ns as f64 * 100.0 / 1e9; // core fraction per stream
             let per_listener = serving / n as f64;
             // Normalised by the frames actually encoded, so an overloaded run (frames
@@ -402,10 +423,10 @@ fn parent_main() {
                 per_frame_ratio,
                 1.0 / per_listener,
                 g("engine") * 100.0 / n as f64,
-                g("encoders") * 100.0 / n as f64,
-                g("webrtc") * 100.0 / n as f64,
+                g("shards") * 100.0 / n as f64,
+                g("async") * 100.0 / n as f64,
                 g("other") * 100.0 / n as f64,
-                g("encoders") / n as f64 / bare_core,
+                g("shards") / n as f64 / bare_core,
                 s1.values["rss_kb"] as f64,
                 s1.values["latency_p50_ns"] as f64 / 1e6,
                 s1.values["latency_p99_ns"] as f64 / 1e6,
@@ -413,6 +434,13 @@ fn parent_main() {
                 n * 100,
             );
             println!("{row}");
+            println!(
+                "    pacing at the receivers: inter-arrival p50 {:.2} ms, p99 {:.2} ms (worst listener {:.2}), max {:.2} ms",
+                q(0.5),
+                q(0.99),
+                worst_p99,
+                gaps.last().copied().unwrap_or(0.0)
+            );
             println!(
                 "    drops: packets {} frames {}; encode p50/p99 {:.1}/{:.1} µs; RSS/listener {:.0} kB",
                 s1.values["packets_dropped"],
@@ -430,7 +458,7 @@ fn parent_main() {
         }
     });
     println!();
-    println!("| listeners | server CPU / listener | ratio vs bare encode (per listener-s) | ratio per encoded frame | listeners / core | engine / encoders / webrtc / other (% core per listener) | encoder-thread ratio | server RSS | internal latency p50 / p99 | packets/s received / expected |");
+    println!("| listeners | server CPU / listener | ratio vs bare encode (per listener-s) | ratio per encoded frame | listeners / core | engine / shards / async / other (% core per listener) | shard-thread ratio | server RSS | internal latency p50 / p99 | packets/s received / expected |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!("{r}");

@@ -114,9 +114,11 @@ pub fn spawn(
     let in_ch = generator.channels();
     let out_ch = sink.frame_samples() / frame_len.max(1);
     let period = frame_period(frame_len);
+    let thread_name = format!("input-{name}");
     let thread = std::thread::Builder::new()
-        .name(format!("input-{name}"))
+        .name(thread_name.clone())
         .spawn(move || {
+            crate::rt::promote_current(&thread_name, crate::rt::RtRole::Input);
             // All buffers are allocated here, before the loop.
             let mut rendered = vec![0.0f32; in_ch * frame_len];
             let mut frame = vec![0.0f32; out_ch * frame_len];

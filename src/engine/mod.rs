@@ -368,6 +368,7 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
+        crate::rt::promote_current("monmix-engine", crate::rt::RtRole::Engine);
         // First use of arc-swap on a thread registers a thread-local node (allocates once).
         drop(self.shared.params.load());
         let mut deadline = Instant::now() + self.period * UNDERRUN_PERIODS;

@@ -258,6 +258,7 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
         o.render_prometheus(&mut out);
     }
     out.push_str(&app.stream.render_metrics());
+    out.push_str(&crate::rt::render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

@@ -85,6 +85,9 @@ pub struct StreamConfig {
     /// Local UDP addresses (port 0 = ephemeral), each shard binds one socket per address;
     /// they are the host candidates, so phones must reach them. See [`udp_addrs_for`].
     pub udp_addrs: Vec<SocketAddr>,
+    /// Tests and benchmarks only: the shards get no thread of their own; the caller drives
+    /// them with [`StreamService::run_pass`] (to measure or count what one pass does).
+    pub manual: bool,
 }
 
 impl Default for StreamConfig {
@@ -95,6 +98,7 @@ impl Default for StreamConfig {
             max_listeners: 256,
             lifecycle: Lifecycle::default(),
             udp_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+            manual: false,
         }
     }
 }
@@ -177,6 +181,8 @@ struct Inner {
     shards: Vec<ShardHandle>,
     stop: Arc<AtomicBool>,
     stats: Arc<StreamStats>,
+    /// When `cfg.manual`: the shards' makers, until a driver thread takes them.
+    manual: Mutex<Vec<ShardMaker>>,
     tables: Mutex<Tables>,
     next_key: AtomicU64,
     /// Listeners open or being negotiated: bounds the work a flood of POSTs can cause.
@@ -213,6 +219,7 @@ impl StreamService {
         let (ended_tx, ended_rx) = tokio::sync::mpsc::unbounded_channel();
         let max_mixes = engine.config().max_mixes;
         let mut shards = Vec::with_capacity(n);
+        let mut manual = Vec::new();
         for i in 0..n {
             let sockets = Sockets::bind(&cfg.udp_addrs).map_err(|e| {
                 StreamError::Transport(format!("cannot bind UDP {:?}: {e}", cfg.udp_addrs))
@@ -221,13 +228,10 @@ impl StreamService {
             // Room for every mix's add and remove plus every listener's, twice over.
             let (tx, rx) = rtrb::RingBuffer::new(4 * (max_mixes + cfg.max_listeners) + 16);
             let name = format!("monmix-shard-{i}");
-            let (st, sp, en) = (stats.clone(), stop.clone(), ended_tx.clone());
-            let (lifecycle, max_listeners) = (cfg.lifecycle, cfg.max_listeners);
-            let thread_name = name.clone();
-            // Built on its thread: the sendmmsg headers hold raw pointers (not `Send`).
-            let join = std::thread::Builder::new()
-                .name(thread_name)
-                .spawn(move || {
+            let make = {
+                let (st, sp, en) = (stats.clone(), stop.clone(), ended_tx.clone());
+                let (lifecycle, max_listeners) = (cfg.lifecycle, cfg.max_listeners);
+                move || {
                     Shard::new(
                         name,
                         rx,
@@ -239,8 +243,21 @@ impl StreamService {
                         max_mixes,
                         max_listeners,
                     )
-                    .run()
-                })
+                }
+            };
+            if cfg.manual {
+                manual.push(Box::new(make) as ShardMaker);
+                shards.push(ShardHandle {
+                    commands: Mutex::new(tx),
+                    thread: std::thread::current(),
+                    join: Mutex::new(None),
+                    addrs,
+                });
+                continue;
+            }
+            let join = std::thread::Builder::new()
+                .name(format!("monmix-shard-{i}"))
+                .spawn(move || make().run())
                 .map_err(|e| StreamError::Internal(format!("cannot start shard thread: {e}")))?;
             engine.wake_after_tick(join.thread().clone());
             shards.push(ShardHandle {
@@ -256,6 +273,7 @@ impl StreamService {
             transport,
             stop,
             stats,
+            manual: Mutex::new(manual),
             tables: Mutex::new(Tables {
                 load: vec![0; n],
                 ..Tables::default()
@@ -285,6 +303,14 @@ impl StreamService {
     /// The UDP addresses each shard streams from (tests aim garbage at them).
     pub fn udp_addrs(&self) -> Vec<SocketAddr> {
         self.0.shards.iter().flat_map(|s| s.addrs.clone()).collect()
+    }
+
+    /// With [`StreamConfig::manual`]: builds the shards on the calling thread, which then
+    /// drives them with [`ManualShards::run_pass`]. Empty after the first call, or without
+    /// `manual`.
+    pub fn take_manual_shards(&self) -> ManualShards {
+        let makers = std::mem::take(&mut *lock(&self.0.manual));
+        ManualShards(makers.into_iter().map(|m| m()).collect())
     }
 
     /// Prometheus lines (`monmix_stream_*`) for `/metrics`.
@@ -479,6 +505,25 @@ impl StreamService {
             self.close_now(&id, true);
         }
         self.0.stop_shards();
+    }
+}
+
+/// Builds a shard on the thread that will run it (a shard is `!Send`).
+type ShardMaker = Box<dyn FnOnce() -> Shard + Send>;
+
+/// Shards driven by hand (tests, benchmarks): see [`StreamConfig::manual`].
+pub struct ManualShards(Vec<Shard>);
+
+impl ManualShards {
+    /// Runs one pass of every shard (commands, this tick's audio out, receives, timeouts)
+    /// and returns when the next is due.
+    pub fn run_pass(&mut self) -> Instant {
+        let now = Instant::now();
+        self.0
+            .iter_mut()
+            .map(|s| s.pass(now))
+            .min()
+            .unwrap_or(now + std::time::Duration::from_millis(20))
     }
 }
 

@@ -79,8 +79,12 @@ pub struct Batch {
     dests: Vec<Option<SockaddrStorage>>,
     socket: Vec<usize>,
     len: usize,
-    headers: MultiHeaders<SockaddrStorage>,
+    headers: Headers,
 }
+
+/// The `sendmmsg` headers (raw pointers inside: this makes a batch, and its shard, `!Send`;
+/// a shard is built on the thread that runs it).
+type Headers = MultiHeaders<SockaddrStorage>;
 
 /// What a [`Batch::flush`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

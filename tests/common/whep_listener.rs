@@ -74,6 +74,9 @@ pub struct ClientOptions {
     pub decode: bool,
     /// Keep every packet's payload (to compare packets across listeners).
     pub record_payloads: bool,
+    /// Keep every packet's arrival time and sequence number (pacing, gaps), even without
+    /// decoding.
+    pub record_arrivals: bool,
     /// HTTP and gathering timeout.
     pub timeout: Duration,
 }
@@ -84,6 +87,7 @@ impl Default for ClientOptions {
             udp_addrs: vec!["127.0.0.1:0".into()],
             decode: true,
             record_payloads: false,
+            record_arrivals: false,
             timeout: Duration::from_secs(5),
         }
     }
@@ -172,7 +176,7 @@ async fn read_track(track: Arc<dyn TrackRemote>, shared: Arc<Shared>, opts: Clie
             },
             None => Vec::new(),
         };
-        if opts.decode || opts.record_payloads {
+        if opts.decode || opts.record_payloads || opts.record_arrivals {
             let f = ReceivedFrame {
                 arrival,
                 seq: p.header.sequence_number,
