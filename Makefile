@@ -28,7 +28,7 @@ lint:
 test:
 	@scripts/setup test
 	$(MAKE) lint
-	$(CARGO) build --bin monmix
+	$(CARGO) build --bin monmix --example whep_listen
 	$(CARGO) test
 	$(MAKE) test-web
 

@@ -1,6 +1,8 @@
 //! The shard transport seen from outside: packet pacing at the receiver, garbage and floods
 //! on the shared UDP socket, a listener that never completes ICE.
 
+#[path = "common/fft.rs"]
+mod fft;
 #[path = "common/whep_client.rs"]
 mod whep_client;
 #[path = "common/whep_listener.rs"]
@@ -9,7 +11,8 @@ mod whep_listener;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use crate::whep_listener::{http_request, ClientOptions, WhepListener};
+use crate::whep_listener::{http_request, pcm_of, ClientOptions, WhepListener};
+use fft::{assert_absent, assert_level, channel, tone_level_dbfs};
 use monmix::stream::StreamStats;
 use whep_client::{mix, params, wait_until, Bench, BenchConfig};
 
@@ -19,13 +22,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 /// Inter-arrival times (ms) of the packets a listener got, sorted.
 fn inter_arrivals(l: &WhepListener) -> Vec<f64> {
-    let f = l.take_frames();
-    let mut d: Vec<f64> = f
-        .windows(2)
-        .map(|w| (w[1].arrival - w[0].arrival).as_secs_f64() * 1e3)
-        .collect();
-    d.sort_by(f64::total_cmp);
-    d
+    inter_arrivals_of(&l.take_frames())
 }
 
 /// Packets arrive one frame apart. Bounds are generous (CI shares its cores with builds;
@@ -217,4 +214,58 @@ async fn a_session_that_never_connects_is_freed_within_10_s() {
         1
     );
     bench.stop().await;
+}
+
+/// 5 ms and 2.5 ms frames reach the (independent) Rust listener at their packet rate, and
+/// decode to the right tone, level and side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smaller_frames_stream_at_their_rate_with_the_right_audio() {
+    for frame_len in [240usize, 120] {
+        let bench = Bench::start(BenchConfig {
+            frame_len,
+            ..BenchConfig::default()
+        })
+        .await;
+        bench
+            .engine
+            .publish(params(vec![Some(mix(&[(0, 1.0, -1.0)], 8))]));
+        let l = bench
+            .listen("alice", "tok-a", ClientOptions::default())
+            .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        l.take_frames();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let frames = l.take_frames();
+        let want = 1.5 * 48_000.0 / frame_len as f64;
+        assert!(
+            (frames.len() as f64 - want).abs() < want * 0.1,
+            "{frame_len}-sample frames: {} packets in 1.5 s, want {want}",
+            frames.len()
+        );
+        assert!(frames.iter().all(|f| f.pcm.len() == 2 * frame_len));
+        let d = inter_arrivals_of(&frames);
+        let period = frame_len as f64 / 48.0;
+        let p50 = quantile(&d, 0.5);
+        eprintln!(
+            "{period} ms frames: inter-arrival p50 {p50:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            quantile(&d, 0.99),
+            d[d.len() - 1]
+        );
+        assert!((p50 - period).abs() < 1.0, "p50 {p50:.2} ms");
+        let pcm = pcm_of(&frames);
+        let (left, right) = (channel(&pcm, 2, 0), channel(&pcm, 2, 1));
+        assert_level("310 Hz on L", tone_level_dbfs(&left, 310.0), -20.0, 1.0);
+        assert_absent("310 Hz on R", tone_level_dbfs(&right, 310.0), -60.0);
+        l.close().await;
+        bench.stop().await;
+    }
+}
+
+fn inter_arrivals_of(f: &[whep_listener::ReceivedFrame]) -> Vec<f64> {
+    let mut d: Vec<f64> = f
+        .windows(2)
+        .map(|w| (w[1].arrival - w[0].arrival).as_secs_f64() * 1e3)
+        .collect();
+    d.sort_by(f64::total_cmp);
+    d
 }

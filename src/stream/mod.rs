@@ -259,7 +259,12 @@ impl StreamService {
                 .name(format!("monmix-shard-{i}"))
                 .spawn(move || make().run())
                 .map_err(|e| StreamError::Internal(format!("cannot start shard thread: {e}")))?;
-            engine.wake_after_tick(join.thread().clone());
+            if !engine.wake_after_tick(join.thread().clone()) {
+                tracing::warn!(
+                    "engine has no room to wake another stream shard after its ticks; it \
+                     runs on its idle timer (uneven packets)"
+                );
+            }
             shards.push(ShardHandle {
                 commands: Mutex::new(tx),
                 thread: join.thread().clone(),

@@ -517,6 +517,8 @@ fn dechunk(mut s: &str) -> Result<String, ClientError> {
 
 #[cfg(test)]
 mod tests {
+    // Unused where the file is included into a harness-less bench.
+    #[allow(unused_imports)]
     use super::*;
 
     #[test]

@@ -27,10 +27,10 @@ export function tempDir() {
   return dir;
 }
 
-/** Starts the server; resolves once it prints its address. `port` 0 = ephemeral. */
-export function startServer(dir, port = 0) {
+/** Starts the server; resolves once it prints its address. `port` 0 = ephemeral; `extra`: more CLI args. */
+export function startServer(dir, port = 0, extra = []) {
   return new Promise((res, rej) => {
-    const args = ['serve', '--config', pjoin(dir, 'monmix.toml'), '--input', 'tones', '--channels', '8', '--http', `127.0.0.1:${port}`, '--osc', '127.0.0.1:0', '--state', pjoin(dir, 'state.json'), '--no-qr'];
+    const args = ['serve', '--config', pjoin(dir, 'monmix.toml'), '--input', 'tones', '--channels', '8', '--http', `127.0.0.1:${port}`, '--osc', '127.0.0.1:0', '--state', pjoin(dir, 'state.json'), '--no-qr', ...extra];
     const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MONMIX_LOG: process.env.MONMIX_LOG || 'warn' } });
     let out = '';
     let err = '';
