@@ -144,7 +144,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     })
 }
 
-/// Every phone costs a few descriptors (HTTP, WebSocket, WebRTC sockets, encoder): the
+/// Every phone costs a few descriptors (HTTP, WebSocket; WebRTC shares the shards' UDP sockets): the
 /// usual soft limit of 1024 would run out before `server.max_connections` does. Raise the
 /// soft limit to the hard one, as servers do; a failure only means the old limit stays.
 fn raise_fd_limit() {

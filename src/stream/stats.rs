@@ -1,7 +1,7 @@
 //! Counters of the streaming side, readable from anywhere without locks, and their
 //! Prometheus rendering (`monmix_stream_*`), which the HTTP layer appends to `/metrics`.
 //!
-//! Why atomics and a fixed log-bucket histogram: the encoder workers record every frame, and
+//! Why atomics and a fixed log-bucket histogram: the shards record every frame, and
 //! they must not allocate or lock on that path. A bucket is a power of two split in four
 //! (≈19 % wide), enough to tell a 40 µs encode from a 400 µs one and to see p99 latency
 //! move, at 256 × 8 bytes per histogram.

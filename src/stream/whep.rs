@@ -209,10 +209,11 @@ async fn create<B: WhepBackend>(
     // future when its client hangs up mid-request (EOF on a busy connection), and
     // `StreamService::open` is not cancellation-safe: dropped while negotiating, it kept
     // its listener reservation forever (after `max_listeners` of those, every POST gets
-    // 503) and left its half-built peer running (a `webrtc` peer dropped without `close()`
-    // keeps its driver task and UDP socket for good). Found by tests/churn.rs (a complete
-    // POST, then a TCP RST). The task always runs to the end; when nobody waits for the
-    // answer any more, it ends the new session at once rather than leaving it to ICE (30 s).
+    // 503) and left its half-built peer running. Found by tests/churn.rs (a complete POST,
+    // then a TCP RST), with the old `webrtc` transport. `open` no longer awaits anything,
+    // but the task stays: it always runs to the end and, when nobody waits for the answer
+    // any more, ends the new session at once rather than leaving it to the shard's connect
+    // timeout (8 s).
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task_st = st.clone();
     let task_client = client_id.clone();

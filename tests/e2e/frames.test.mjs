@@ -3,7 +3,7 @@
 // jitter buffer and latency readout (printed as `# bench frames_…` lines for BENCHMARKS.md).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, startServer, tempDir, cleanup, PHONE, join, wsClient, until } from './helpers.mjs';
+import { launch, startServer, tempDir, cleanup, PHONE, join, wsClient, until, inbound } from './helpers.mjs';
 
 let browser;
 before(async () => {
@@ -12,18 +12,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-async function inbound(page) {
-  return page.evaluate(async () => {
-    const pc = window.monmix.listener.pc;
-    if (!pc) return null;
-    let s = null;
-    (await pc.getStats()).forEach((r) => {
-      if (r.type === 'inbound-rtp' && r.kind === 'audio') s = r;
-    });
-    return s && { packetsReceived: s.packetsReceived, audioLevel: s.audioLevel, jb: s.jitterBufferDelay, n: s.jitterBufferEmittedCount, lost: s.packetsLost };
-  });
-}
 
 for (const frameMs of [10, 5, 2.5]) {
   test(`listen with ${frameMs} ms frames`, { timeout: 90000 }, async () => {

@@ -186,3 +186,16 @@ export async function join(page, url, name) {
   await page.locator('.rail .strip').first().waitFor({ timeout: 10000 });
   return page.evaluate(() => JSON.parse(localStorage.getItem('monmix.identity')));
 }
+
+/** The page listener's `inbound-rtp` audio stats (packets, level, jitter buffer, loss), or null. */
+export function inbound(page) {
+  return page.evaluate(async () => {
+    const pc = window.monmix.listener.pc;
+    if (!pc) return null;
+    let s = null;
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'audio') s = r;
+    });
+    return s && { packetsReceived: s.packetsReceived, audioLevel: s.audioLevel, jb: s.jitterBufferDelay, n: s.jitterBufferEmittedCount, lost: s.packetsLost, samples: s.totalSamplesReceived };
+  });
+}

@@ -4,7 +4,7 @@
 // Also measures tap-to-audio and the jitter buffer (printed as `# bench` lines).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, startServer, tempDir, cleanup, PHONE, TONES, ADMIN_PIN, TABLET, shot, join, wsClient, until } from './helpers.mjs';
+import { launch, startServer, tempDir, cleanup, PHONE, TONES, ADMIN_PIN, TABLET, shot, join, wsClient, until, inbound } from './helpers.mjs';
 
 let browser;
 let srv;
@@ -56,18 +56,6 @@ function spectrum(page) {
     await ctx.close();
     return { left: out[0], right: out[1], channels: src.channelCount };
   }, TONES);
-}
-
-function inbound(page) {
-  return page.evaluate(async () => {
-    const pc = window.monmix.listener.pc;
-    if (!pc) return null;
-    let s = null;
-    (await pc.getStats()).forEach((r) => {
-      if (r.type === 'inbound-rtp' && r.kind === 'audio') s = r;
-    });
-    return s && { packetsReceived: s.packetsReceived, audioLevel: s.audioLevel, jb: s.jitterBufferDelay, n: s.jitterBufferEmittedCount, lost: s.packetsLost, samples: s.totalSamplesReceived };
-  });
 }
 
 test('listen: WebRTC audio of my mix, stereo, mute respected, readouts, restart', { timeout: 120000 }, async (t) => {

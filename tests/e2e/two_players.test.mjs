@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join as pjoin, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch, startServer, tempDir, cleanup, PHONE, join, wsClient, until } from './helpers.mjs';
+import { launch, startServer, tempDir, cleanup, PHONE, join, wsClient, until, inbound } from './helpers.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const LISTEN = process.env.MONMIX_LISTEN_BIN || pjoin(process.env.CARGO_TARGET_DIR || pjoin(root, 'target'), 'debug', 'examples', 'whep_listen');
@@ -25,15 +25,7 @@ after(async () => {
   cleanup(dir);
 });
 
-async function packets(page) {
-  return page.evaluate(async () => {
-    let n = 0;
-    (await window.monmix.listener.pc.getStats()).forEach((r) => {
-      if (r.type === 'inbound-rtp' && r.kind === 'audio') n = r.packetsReceived;
-    });
-    return n;
-  });
-}
+const packets = async (page) => (await inbound(page))?.packetsReceived ?? 0;
 
 test('the browser and the Rust listener share one mix', { timeout: 90000 }, async () => {
   const ctx = await browser.newContext(PHONE);
