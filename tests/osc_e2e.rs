@@ -81,10 +81,15 @@ impl Peer {
     /// server's receive buffer can be full), so ask again like a surface would: up to 5
     /// times, 1 s apart.
     async fn query(&self, addr: &str) -> Vec<OscType> {
-        for _ in 0..5 {
+        self.query_tries(addr).await.0
+    }
+
+    /// The reply, and how many requests it took (UDP: a full socket buffer drops some).
+    async fn query_tries(&self, addr: &str) -> (Vec<OscType>, u64) {
+        for tries in 1..=5 {
             self.send(addr, vec![]).await;
             if let Some(m) = self.recv_addr(addr, Duration::from_secs(1)).await {
-                return m.args;
+                return (m.args, tries);
             }
         }
         panic!("no reply to {addr} after 5 tries")
@@ -146,6 +151,27 @@ fn metric(text: &str, name: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
         .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+/// Datagrams the kernel dropped on the server's UDP socket because its receive buffer was
+/// full (the `drops` column of `/proc/net/udp`, IPv4 loopback only).
+fn kernel_drops(server: SocketAddr) -> u64 {
+    let SocketAddr::V4(v4) = server else {
+        panic!("IPv4 server expected: {server}")
+    };
+    let local = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    let table = std::fs::read_to_string("/proc/net/udp").expect("read /proc/net/udp");
+    table
+        .lines()
+        .find_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.get(1) == Some(&local.as_str())).then(|| cols.last()?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no socket {local} in /proc/net/udp"))
 }
 
 fn f(v: f32) -> OscType {
@@ -464,6 +490,8 @@ async fn bad_input_is_dropped_and_a_burst_is_survived() {
     assert_eq!(mix_of(&mut eng, &ana_id).await, before, "state changed");
 
     // 10,000 datagrams as fast as the socket takes them: alive, counts plausible.
+    let mid = metrics(&server);
+    let kernel_before = kernel_drops(peer.server);
     let good = enc("/mix/1/ch/2/gain", vec![f(0.5)]);
     let junk = enc("/mix/1/ch/2/gain", vec![f(9.0)]);
     let t = Instant::now();
@@ -474,20 +502,34 @@ async fn bad_input_is_dropped_and_a_burst_is_survived() {
         }
     }
     let sent_in = t.elapsed();
-    assert_eq!(
-        peer.query("/info").await[0],
-        OscType::String("monmix".into())
-    );
+    let (info, tries) = peer.query_tries("/info").await;
+    assert_eq!(info[0], OscType::String("monmix".into()));
     let m = metrics(&server);
-    let got =
-        metric(&m, "monmix_osc_datagrams_total") - metric(&base, "monmix_osc_datagrams_total");
-    assert!(
-        got > 5_000 && got <= 10_000 + bad.len() as u64 + 4,
-        "datagrams counted: {got}"
+    let kernel_dropped = kernel_drops(peer.server) - kernel_before;
+    let got = metric(&m, "monmix_osc_datagrams_total") - metric(&mid, "monmix_osc_datagrams_total");
+    // How many reach the server depends on how busy the machine is (the kernel's socket
+    // buffer holds ~150 datagrams); what must hold is that every datagram is either counted
+    // by the server or dropped by the kernel: nothing vanishes inside monmix. The `/info`
+    // queries are the only other datagrams in the window.
+    assert_eq!(
+        got + kernel_dropped,
+        10_000 + tries,
+        "counted {got}, kernel dropped {kernel_dropped}"
     );
-    let dropped = metric(&m, "monmix_osc_dropped_total{reason=\"out_of_range\"}");
-    assert!(dropped >= 4 + 2_000, "out_of_range: {dropped}");
-    eprintln!("burst: 10000 datagrams sent in {sent_in:?}, {got} received by the server");
+    assert!(got > 150, "the server barely drained its socket: {got}");
+    // Good and junk alternate, and the kernel drops whole runs, so about half of what
+    // arrived was out of range.
+    let out_of_range = metric(&m, "monmix_osc_dropped_total{reason=\"out_of_range\"}")
+        - metric(&mid, "monmix_osc_dropped_total{reason=\"out_of_range\"}");
+    let half = got / 2;
+    assert!(
+        out_of_range.abs_diff(half) <= half / 5 + 10,
+        "out_of_range {out_of_range} of {got} received"
+    );
+    eprintln!(
+        "burst: 10000 datagrams sent in {sent_in:?}, {got} counted by the server, \
+         {kernel_dropped} dropped by the kernel"
+    );
     assert_eq!(mix_of(&mut eng, &ana_id).await["gains"]["1"], 0.5);
 }
 
