@@ -208,13 +208,26 @@ async fn listeners_of_one_mix_get_the_same_packets() {
         .iter()
         .filter_map(|f| f.payload.as_ref().map(|p| (f.timestamp, p)))
         .collect();
-    let a_payloads: HashMap<&Bytes, u32> = fa
-        .iter()
-        .filter_map(|f| f.payload.as_ref().map(|p| (p, f.timestamp)))
-        .collect();
+    // Every timestamp at which alice got each payload: a payload recurs 10 frames apart
+    // once the encoder settles, and keeping only one of its timestamps would spread the
+    // votes over the true offset and its 100 ms neighbours (failed CI with 50 aligned).
+    let mut a_payloads: HashMap<&Bytes, Vec<u32>> = HashMap::new();
+    for f in &fa {
+        if let Some(p) = &f.payload {
+            a_payloads.entry(p).or_default().push(f.timestamp);
+        }
+    }
+    // The true offset is voted for by every packet both received; a 100 ms neighbour only
+    // by the packets whose shifted copy also falls inside the other capture.
     let mut votes: HashMap<u32, usize> = HashMap::new();
     for f in &fe {
-        if let Some(ta) = f.payload.as_ref().and_then(|p| a_payloads.get(p)) {
+        for ta in f
+            .payload
+            .as_ref()
+            .and_then(|p| a_payloads.get(p))
+            .into_iter()
+            .flatten()
+        {
             *votes.entry(ta.wrapping_sub(f.timestamp)).or_default() += 1;
         }
     }
