@@ -28,6 +28,7 @@ lint:
 test:
 	@scripts/setup test
 	$(MAKE) lint
+	node scripts/check-cycles.mjs
 	$(CARGO) build --bin monmix --example whep_listen
 	$(CARGO) test
 	$(MAKE) test-web

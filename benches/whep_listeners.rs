@@ -23,11 +23,11 @@ use crate::whep_listener::{http_request, ClientOptions, WhepListener};
 use axum::routing::{get, post};
 use monmix::audio::tones::Tones;
 use monmix::audio::Generator;
-use monmix::engine::{ChannelParams, Engine, EngineConfig, EngineParams, MixParams};
+use monmix::engine::{ChannelParams, Engine, EngineOptions, EngineParams, MixParams};
 use monmix::frames::pipe;
 use monmix::stream::encoder::{EncoderConfig, MixEncoder};
 use monmix::stream::whep::{self, AuthError, WhepBackend};
-use monmix::stream::{StreamConfig, StreamService, StreamStats};
+use monmix::stream::{StreamOptions, StreamService, StreamStats};
 
 const CHANNELS: usize = 32;
 const FRAME_LEN: usize = 480;
@@ -131,7 +131,7 @@ fn server_main() {
         })
         .expect("tones thread");
     let engine = Engine::spawn(
-        EngineConfig {
+        EngineOptions {
             channels: CHANNELS,
             frame_len: FRAME_LEN,
             max_mixes: MAX_N,
@@ -173,9 +173,9 @@ fn server_main() {
     rt.block_on(async move {
         let service = StreamService::with_str0m(
             engine.clone(),
-            StreamConfig {
+            StreamOptions {
                 max_listeners: 4 * MAX_N,
-                ..StreamConfig::default()
+                ..StreamOptions::default()
             },
         )
         .expect("service");

@@ -1,26 +1,36 @@
 //! monmix: personal monitor mixes for a whole band, from one audio interface to every phone.
 //!
 //! # Layout
+//! - [`taper`]: fader position <-> gain, the one curve OSC and the page share.
+//! - [`allow_list`]: CIDR allow-lists (OSC sources).
+//! - [`limits`]: sample rate, frame lengths, channel/client limits, the client-id rule.
 //! - [`config`]: TOML settings + CLI overrides; every field has a working default.
 //! - [`audio`]: inputs (demo, tones, WAV file, cpal device) -> frames on a real-time clock.
 //! - [`frames`]: the lock-free frame pipe every audio hop uses.
+//! - [`meters`]: level meters the engine publishes and the control plane reads (lock-free).
 //! - [`engine`]: the mixer thread: per-mix gain/pan/mute/solo, limiter, meters. No I/O.
 //! - [`state`]: the mix model (seed schema), the single-writer store, crash-safe persistence.
 //! - [`control`]: wire protocols (WebSocket) <-> store commands and events.
 //! - [`http`]: the axum router.
+//! - [`metrics`]: the Prometheus text writer every part's `/metrics` lines go through.
 //! - [`server`]: wires the parts together and runs until shutdown.
 #![forbid(unsafe_code)]
 
+pub mod allow_list;
 pub mod audio;
 pub mod config;
 pub mod control;
-pub mod discovery; // branch osc
+pub mod discovery;
 pub mod engine;
 pub mod frames;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod limits;
+pub mod meters;
+pub mod metrics;
 pub mod rt;
 pub mod server;
 pub mod state;
 pub mod stream;
+pub mod taper;

@@ -26,7 +26,6 @@ enum Cmd {
     Serve(ServeArgs),
     /// List audio input devices with their channel counts and sample rates.
     Devices,
-    /// Inspect or import the stored client mixes.
     /// List monmix servers announced on the LAN (mDNS), then exit.
     Discover {
         /// Seconds to listen.
@@ -39,6 +38,7 @@ enum Cmd {
         #[arg(long)]
         events: bool,
     },
+    /// Inspect or import the stored client mixes.
     State {
         #[command(subcommand)]
         cmd: StateCmd,
@@ -257,6 +257,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into journald or a file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.cmd {

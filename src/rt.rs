@@ -82,16 +82,16 @@ pub fn promote_current(name: &str, role: RtRole) -> u8 {
 }
 
 /// Prometheus lines: one gauge per thread that asked for real-time priority.
-pub fn render_metrics() -> String {
-    use std::fmt::Write;
+pub fn render_metrics(p: &mut crate::metrics::PromText) {
     let g = GRANTED.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut s = String::from(
-        "# HELP monmix_rt_priority SCHED_FIFO priority granted to an audio-path thread (0 = normal scheduling).\n# TYPE monmix_rt_priority gauge\n",
+    p.family(
+        "rt_priority",
+        crate::metrics::Kind::Gauge,
+        "SCHED_FIFO priority granted to an audio-path thread (0 = normal scheduling).",
     );
-    for (name, p) in g.iter() {
-        let _ = writeln!(s, "monmix_rt_priority{{thread=\"{name}\"}} {p}");
+    for (name, prio) in g.iter() {
+        p.sample("rt_priority", &[("thread", name)], prio);
     }
-    s
 }
 
 #[cfg(test)]
@@ -104,7 +104,9 @@ mod tests {
             .join()
             .expect("thread");
         assert!(got == 0 || got == RtRole::Shard.priority());
-        let m = render_metrics();
+        let mut p = crate::metrics::PromText::new();
+        render_metrics(&mut p);
+        let m = p.finish();
         assert!(
             m.contains(&format!("monmix_rt_priority{{thread=\"rt-test\"}} {got}")),
             "{m}"

@@ -14,10 +14,10 @@ use tracing::{error, info, warn};
 use crate::audio::{self, InputOptions, InputSpec};
 use crate::config::Config;
 use crate::control::session::{Hub, Limits};
-use crate::engine::{Engine, EngineConfig, EngineHandle};
+use crate::engine::{Engine, EngineHandle, EngineOptions};
 use crate::http::{self, AppState};
 use crate::state::{Store, StoreOptions};
-use crate::stream::{udp_addrs_for, EncoderConfig, StreamConfig, StreamService};
+use crate::stream::{udp_addrs_for, EncoderConfig, StreamOptions, StreamService};
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -56,7 +56,6 @@ pub struct Server {
     /// Keeps the input running (its thread or device stream stops on drop).
     _input: audio::InputHandle,
     shutdown: CancellationToken,
-    // --- osc/mdns (branch osc) ---
     osc: Option<crate::control::osc::OscService>,
     mdns: Option<crate::discovery::Advertiser>,
 }
@@ -77,7 +76,7 @@ impl Server {
         info!(input = %input.description, channels, frame_ms = cfg.audio.frame_ms, "input open");
 
         let engine = Engine::spawn(
-            EngineConfig {
+            EngineOptions {
                 channels,
                 frame_len: cfg.frame_len(),
                 max_mixes: cfg.engine.max_mixes,
@@ -118,7 +117,6 @@ impl Server {
             })?;
         let http_addr = listener.local_addr().map_err(ServerError::Http)?;
         let shutdown = CancellationToken::new();
-        // --- osc/mdns (branch osc) ---
         let osc = if cfg.osc.enabled {
             let settings = crate::control::osc::OscSettings::from_config(&cfg, channels)
                 .map_err(|e| crate::config::ConfigError::Invalid(format!("osc.allow: {e}")))?;
@@ -159,18 +157,20 @@ impl Server {
         } else {
             None
         };
-        // --- end osc/mdns ---
         let stream = StreamService::with_str0m(
             engine.clone(),
-            StreamConfig {
+            StreamOptions {
                 encoder: EncoderConfig {
-                    bitrate: (cfg.stream.bitrate_kbps * 1000) as i32,
+                    // Validated to 64..=256 kb/s; saturate anyway so a library caller's
+                    // bad value reaches the encoder's own check instead of wrapping.
+                    bitrate: i32::try_from(cfg.stream.bitrate_kbps.saturating_mul(1000))
+                        .unwrap_or(i32::MAX),
                     complexity: i32::from(cfg.stream.complexity),
                     frame_len: cfg.frame_len(),
                 },
                 max_listeners: cfg.stream.max_listeners,
                 udp_addrs: udp_addrs_for(http_addr, cfg.stream.public_ip),
-                ..StreamConfig::default()
+                ..StreamOptions::default()
             },
         )?;
         let app = Arc::new(AppState {
@@ -257,7 +257,7 @@ impl Server {
             Duration::from_secs(5),
         )
         .await;
-        // --- osc/mdns (branch osc): withdraw the announcement, stop OSC ---
+        // Withdraw the mDNS announcement, stop OSC.
         if let Some(m) = self.mdns {
             m.stop(Duration::from_secs(3)).await;
         }
@@ -386,7 +386,7 @@ pub fn import_state(cfg: &Config, path: &Path, file: &Path) -> Result<usize, Ser
     let channels = if cfg.audio.channels > 0 {
         cfg.audio.channels
     } else {
-        crate::config::MAX_CHANNELS
+        crate::limits::MAX_CHANNELS
     };
     let (store, _) = Store::open(
         StoreOptions {
@@ -401,4 +401,30 @@ pub fn import_state(cfg: &Config, path: &Path, file: &Path) -> Result<usize, Ser
     store.import(imported)?;
     store.flush()?;
     Ok(n)
+}
+
+/// WHEP access: a client's own token opens its mix; an engineer credential opens any.
+impl crate::stream::whep::WhepBackend for Hub {
+    fn authorize(
+        &self,
+        client_id: &str,
+        bearer: Option<&str>,
+    ) -> Result<usize, crate::stream::whep::AuthError> {
+        use crate::stream::whep::AuthError;
+        if self.store.mix(client_id).is_none() {
+            return Err(AuthError::UnknownClient);
+        }
+        let bearer = bearer.ok_or(AuthError::Unauthorized)?;
+        if !self.store.verify_token(client_id, bearer) && !self.is_engineer_bearer(bearer) {
+            return Err(AuthError::Unauthorized);
+        }
+        // A client beyond the engine's mix slots has no audio yet (engine.max_mixes).
+        self.store
+            .client_slot(client_id)
+            .ok_or(AuthError::UnknownClient)
+    }
+
+    fn listening_changed(&self, client_id: &str, listening: bool) {
+        self.set_listening(client_id, listening);
+    }
 }

@@ -131,11 +131,16 @@ fn serve_stops_cleanly_on_sigterm_and_metrics_count_ticks() {
     );
     let status = http_get(server.addr, "/api/status");
     assert!(status.contains("\"Kick\""), "{status}");
+    let log_path = server.stderr_log.clone();
     assert_eq!(server.terminate(), Some(0));
     assert!(
         dir.path().join("state.json").exists(),
         "state written on shutdown"
     );
+    // stderr is a file here, not a terminal: log lines carry no colour codes.
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(log.contains("INFO"), "{log}");
+    assert!(!log.contains('\u{1b}'), "ANSI codes in the log: {log:?}");
 }
 
 #[test]
@@ -163,4 +168,28 @@ pub fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     out.split_once("\r\n\r\n")
         .map(|x| x.1.to_string())
         .unwrap_or_default()
+}
+
+#[test]
+fn help_names_every_command_and_logs_carry_no_colour_codes() {
+    let out = monmix(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for (cmd, text) in [
+        ("serve", "Run the server"),
+        ("devices", "List audio input devices"),
+        ("discover", "List monmix servers announced on the LAN"),
+        ("state", "Inspect or import the stored client mixes"),
+    ] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{cmd} ")))
+            .unwrap_or_else(|| panic!("no {cmd} in\n{help}"));
+        assert!(line.contains(text), "{cmd}: {line:?}");
+    }
+    // An invalid value: one line naming the field, and no server.
+    let out = monmix(&["serve", "--frame-ms", "7", "--no-mdns"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("audio.frame_ms"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }

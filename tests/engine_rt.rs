@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use feeder::Feeder;
-use monmix::engine::{ChannelParams, Engine, EngineConfig, EngineParams, MixParams};
+use monmix::engine::{ChannelParams, Engine, EngineOptions, EngineParams, MixParams};
 
 #[global_allocator]
 static A: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
@@ -89,7 +89,7 @@ fn params(k: usize) -> EngineParams {
 }
 
 fn engine_scenario() {
-    let cfg = EngineConfig {
+    let cfg = EngineOptions {
         channels: 8,
         frame_len: 480,
         max_mixes: 4,

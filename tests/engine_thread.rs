@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use feeder::Feeder;
 use fft::channel;
-use monmix::engine::{Engine, EngineConfig, EngineError, EngineParams};
+use monmix::engine::{Engine, EngineError, EngineOptions, EngineParams};
 use monmix::frames::pipe;
 use reference_mix::{check_reference_mix, reference_mix};
 
-const CFG: EngineConfig = EngineConfig {
+const CFG: EngineOptions = EngineOptions {
     channels: 8,
     frame_len: 480,
     max_mixes: 4,
@@ -153,7 +153,7 @@ fn shutdown_joins_the_thread_and_rejects_bad_config() {
         })
     ));
     let (_w, r) = pipe(3840, 4);
-    let bad = EngineConfig { max_taps: 0, ..CFG };
+    let bad = EngineOptions { max_taps: 0, ..CFG };
     assert!(matches!(
         Engine::spawn(bad, r),
         Err(EngineError::InvalidConfig(_))

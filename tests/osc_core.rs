@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use monmix::control::osc::{self, taper, AllowList, DropReason, OscCore, OscSettings, Out};
+use monmix::control::osc::{self, AllowList, DropReason, OscCore, OscSettings, Out};
 use monmix::engine::Meters;
 use monmix::state::{hash_token, Command, Op, Store, StoreOptions};
+use monmix::taper;
 use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 
 fn settings() -> OscSettings {
@@ -150,7 +151,7 @@ fn fader_and_db_use_the_taper_both_ways() {
     let (_d, store, mut core) = setup();
     let t = Instant::now();
     for (pos, db) in [
-        (1.0f32, 6.0f64),
+        (1.0f32, 20.0 * 2f64.log10()), // the top is the largest gain, 2.0
         (0.75, 0.0),
         (0.5, -10.0),
         (0.25, -30.0),

@@ -1,6 +1,6 @@
 //! Allocation guard around a shard's pass with 64 connected listeners, each on its own mix.
 //!
-//! The shard is driven by hand (`StreamConfig::manual`) on a thread of this test, under a
+//! The shard is driven by hand (`StreamOptions::manual`) on a thread of this test, under a
 //! counting allocator that counts only that thread, only inside `run_pass`. What it
 //! asserts: the shard's own work (tap reads, placement, batching, `sendmmsg`) adds nothing
 //! per listener beyond what the WebRTC stack needs per packet, and the count does not grow
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::whep_listener::ClientOptions;
-use monmix::stream::{StreamConfig, StreamStats};
+use monmix::stream::{StreamOptions, StreamStats};
 use whep_client::{mix, params, wait_until, Bench, BenchConfig};
 
 struct Counting;
@@ -67,11 +67,11 @@ async fn a_shard_pass_allocates_only_what_the_stack_needs_per_packet() {
     let bench = Bench::start(BenchConfig {
         max_mixes: N,
         max_taps: 2 * N,
-        stream: StreamConfig {
+        stream: StreamOptions {
             shards: 1,
             manual: true,
             max_listeners: 2 * N,
-            ..StreamConfig::default()
+            ..StreamOptions::default()
         },
         clients: (0..N)
             .map(|i| (format!("c{i}"), format!("t{i}"), i))

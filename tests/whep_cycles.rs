@@ -10,7 +10,7 @@ mod whep_listener;
 use std::time::{Duration, Instant};
 
 use crate::whep_listener::ClientOptions;
-use monmix::stream::{StreamConfig, StreamStats};
+use monmix::stream::{StreamOptions, StreamStats};
 use whep_client::{mix, params, resources, wait_until, Bench, BenchConfig};
 
 /// Tolerances, after a warm-up that grows the allocator's and tokio's pools to size.
@@ -23,9 +23,9 @@ const WARM_UP: usize = 10;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_disconnect_cycles_do_not_leak() {
     let bench = Bench::start(BenchConfig {
-        stream: StreamConfig {
+        stream: StreamOptions {
             shards: 2,
-            ..StreamConfig::default()
+            ..StreamOptions::default()
         },
         ..BenchConfig::default()
     })

@@ -8,7 +8,7 @@ mod whep_listener;
 use std::time::Duration;
 
 use crate::whep_listener::{http_request, ClientError, ClientOptions, WhepListener};
-use monmix::stream::{StreamConfig, StreamStats};
+use monmix::stream::{StreamOptions, StreamStats};
 use whep_client::{mix, params, wait_until, Bench, BenchConfig};
 
 const T: Duration = Duration::from_secs(5);
@@ -120,10 +120,10 @@ async fn error_statuses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listener_limit_and_delete() {
     let bench = Bench::start(BenchConfig {
-        stream: StreamConfig {
+        stream: StreamOptions {
             shards: 2,
             max_listeners: 2,
-            ..StreamConfig::default()
+            ..StreamOptions::default()
         },
         ..BenchConfig::default()
     })
@@ -186,6 +186,40 @@ async fn listener_limit_and_delete() {
     }
     for l in [a, b, e] {
         l.close().await;
+    }
+    bench.stop().await;
+}
+
+/// Every id the store accepts can be heard: WHEP and the store share one client-id rule
+/// (`limits::client_id_ok`). Ids outside `[A-Za-z0-9._~-]` arrive percent-encoded, as
+/// the page's `encodeURIComponent` sends them, and come back encoded in `Location`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_stored_client_id_can_listen() {
+    let mut cfg = BenchConfig::default();
+    cfg.clients.push(("ana@ipad".into(), "tok-ana".into(), 0));
+    cfg.clients.push(("ñandú".into(), "tok-n".into(), 1));
+    let bench = Bench::start(cfg).await;
+    bench.engine.publish(params(vec![
+        Some(mix(&[(0, 1.0, 0.0)], 8)),
+        Some(mix(&[(1, 1.0, 0.0)], 8)),
+    ]));
+    for (path, token) in [("ana%40ipad", "tok-ana"), ("%C3%B1and%C3%BA", "tok-n")] {
+        let l = bench.listen(path, token, ClientOptions::default()).await;
+        assert!(
+            l.location().starts_with(&format!("/whep/{path}/")),
+            "{}",
+            l.location()
+        );
+        assert!(wait_until(Duration::from_secs(2), || l.packets() > 20).await);
+        assert_eq!(l.delete().await.expect("delete"), 200, "{path}");
+    }
+    // Still refused: ids the rule refuses (whitespace, '/', too long), before any lookup.
+    let sdp = Some(("application/sdp", OPUS_OFFER));
+    for bad in ["ana%20ipad", "ana%2Fipad", &"x".repeat(65)] {
+        let r = http_request("POST", &bench.url(bad), Some("tok-ana"), sdp, T)
+            .await
+            .expect("http");
+        assert_eq!(r.status, 404, "{bad}");
     }
     bench.stop().await;
 }

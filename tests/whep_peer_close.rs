@@ -9,15 +9,15 @@ mod whep_listener;
 use std::time::{Duration, Instant};
 
 use crate::whep_listener::ClientOptions;
-use monmix::stream::StreamConfig;
+use monmix::stream::StreamOptions;
 use whep_client::{mix, params, wait_until, Bench, BenchConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_peer_frees_its_session() {
     let bench = Bench::start(BenchConfig {
-        stream: StreamConfig {
+        stream: StreamOptions {
             shards: 1,
-            ..StreamConfig::default()
+            ..StreamOptions::default()
         },
         ..BenchConfig::default()
     })

@@ -98,9 +98,9 @@ fn stun_request(ufrag: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_floods_on_the_shared_socket_cost_a_listener_nothing() {
     let bench = Bench::start(BenchConfig {
-        stream: monmix::stream::StreamConfig {
+        stream: monmix::stream::StreamOptions {
             shards: 1,
-            ..monmix::stream::StreamConfig::default()
+            ..monmix::stream::StreamOptions::default()
         },
         ..BenchConfig::default()
     })

@@ -44,7 +44,7 @@ fn file_err(path: &Path, problem: impl Into<String>) -> AudioError {
 
 impl WavLoop {
     /// Reads and decodes the whole file (16/24/32-bit integer or 32-bit float PCM, any
-    /// channel count up to 256, any sample rate) and resamples it to 48 kHz if needed.
+    /// channel count up to [`MAX_CHANNELS`], any sample rate) and resamples it to 48 kHz if needed.
     pub fn open(path: &Path) -> Result<Self, AudioError> {
         let mut reader = hound::WavReader::open(path).map_err(|e| {
             file_err(

@@ -23,27 +23,17 @@ pub mod tones;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use output::{InputStats, StatsSnapshot};
+pub use output::{InputStats, InputStatsSnapshot};
 pub use spec::{InputSpec, SpecError};
 
 use crate::frames::{pipe, FrameReader};
 
-pub const SAMPLE_RATE: u32 = 48_000;
-
-/// Frame lengths the engine supports: 2.5, 5, 10 and 20 ms at 48 kHz.
-pub const FRAME_LENS: [usize; 4] = [120, 240, 480, 960];
-
-/// Default frame length (10 ms).
-pub const DEFAULT_FRAME_LEN: usize = 480;
+pub use crate::limits::{DEFAULT_FRAME_LEN, FRAME_LENS, MAX_CHANNELS, SAMPLE_RATE};
 
 /// Frames the input -> engine ring holds. Enough to ride out scheduling jitter of a few
 /// periods, small enough that a stalled engine drops stale audio instead of queueing
 /// latency.
 pub const RING_FRAMES: usize = 8;
-
-/// Upper bound on the channel count we agree to carry (sanity limit for options and
-/// files; real interfaces have at most a few dozen).
-pub const MAX_CHANNELS: usize = 256;
 
 /// Channel count of `tones` when no `channels` option is given.
 pub const DEFAULT_TONE_CHANNELS: usize = 8;
@@ -64,10 +54,12 @@ pub enum AudioError {
     #[error(transparent)]
     Spec(#[from] SpecError),
     #[error(
-        "frame length {0} is not supported: use 120, 240, 480 or 960 samples (2.5, 5, 10 or 20 ms)"
+        "frame length {0} is not supported: use {lens:?} samples ({ms} ms)",
+        lens = FRAME_LENS,
+        ms = crate::limits::frame_ms_list()
     )]
     FrameLen(usize),
-    #[error("channel count {0} is out of range 1..=256")]
+    #[error("channel count {0} is out of range 1..={MAX_CHANNELS}")]
     Channels(usize),
     #[error("WAV file {}: {problem}", path.display())]
     File { path: PathBuf, problem: String },

@@ -26,7 +26,7 @@ pub struct InputStats {
 
 /// A plain copy of [`InputStats`] at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
+pub struct InputStatsSnapshot {
     pub frames_produced: u64,
     pub frames_dropped: u64,
     pub device_reconnects: u64,
@@ -35,8 +35,8 @@ pub struct StatsSnapshot {
 }
 
 impl InputStats {
-    pub fn snapshot(&self) -> StatsSnapshot {
-        StatsSnapshot {
+    pub fn snapshot(&self) -> InputStatsSnapshot {
+        InputStatsSnapshot {
             frames_produced: self.frames_produced.load(Ordering::Relaxed),
             frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
             device_reconnects: self.device_reconnects.load(Ordering::Relaxed),

@@ -3,20 +3,19 @@
 //!
 //! - [`core`]: parsing, dispatch to the [`crate::state::Store`], leases, feedback; pure
 //!   and driven by an explicit clock, so it is tested without sockets.
-//! - [`taper`]: fader position <-> gain.
-//! - [`allow`]: the source-address allow-list.
+//! - fader position <-> gain is [`crate::taper`] (shared with the page), the source
+//!   allow-list is [`crate::allow_list`] (shared with config validation).
 //! - [`net`]: the UDP socket task.
 
-pub mod allow;
 pub mod core;
 pub mod net;
-pub mod taper;
 
-pub use self::allow::AllowList;
 pub use self::core::{
     origin_of, parse_address, DropReason, OscCore, OscSettings, OscStats, Out, Route, Target,
 };
 pub use self::net::{OscError, OscService};
+pub use crate::allow_list::AllowList;
+use crate::allow_list::BadNetwork;
 
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ impl OscSettings {
     pub fn from_config(
         cfg: &crate::config::Config,
         channels: usize,
-    ) -> Result<OscSettings, allow::BadNetwork> {
+    ) -> Result<OscSettings, BadNetwork> {
         Ok(OscSettings {
             server_name: cfg.server.name.clone(),
             channels,
@@ -44,7 +43,7 @@ impl OscSettings {
                         p.mix.clone(),
                     ))
                 })
-                .collect::<Result<_, allow::BadNetwork>>()?,
+                .collect::<Result<_, BadNetwork>>()?,
         })
     }
 }

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::state::StoreError;
+
 /// Error codes of the contract. The state is unchanged whenever one is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,6 +46,32 @@ impl WireError {
     pub fn with_ref(mut self, ref_type: &str) -> Self {
         self.ref_type = Some(ref_type.to_owned());
         self
+    }
+}
+
+/// The one mapping of a refused store command to a wire code; OSC's drop reasons are a
+/// coarser view of it (`osc::DropReason::from`).
+impl From<&StoreError> for ErrorCode {
+    fn from(e: &StoreError) -> Self {
+        match e {
+            StoreError::UnknownClient(_) => ErrorCode::UnknownClient,
+            StoreError::UnknownChannel { .. } => ErrorCode::UnknownChannel,
+            StoreError::Io { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::UnsupportedFormat { .. }
+            | StoreError::Serialize(_)
+            | StoreError::Options(_)
+            | StoreError::ClientExists(_)
+            | StoreError::InvalidTokenHash => ErrorCode::Internal,
+            StoreError::OutOfRange { .. }
+            | StoreError::NotFinite { .. }
+            | StoreError::InvalidName(_)
+            | StoreError::InvalidClientId(_)
+            | StoreError::TooManyClients { .. }
+            | StoreError::TooManyPresets { .. }
+            | StoreError::UnknownPreset(_)
+            | StoreError::InvalidOrder(_) => ErrorCode::OutOfRange,
+        }
     }
 }
 

@@ -225,11 +225,8 @@ impl Hub {
 
     /// True for an engineer credential usable as a WHEP bearer: a cue token or a
     /// configured engineer token.
-    fn is_engineer_bearer(&self, bearer: &str) -> bool {
-        let configured = self.security.engineer_tokens.iter().any(|k| {
-            !k.is_empty() && state::identity::constant_time_eq(k.as_bytes(), bearer.as_bytes())
-        });
-        configured
+    pub fn is_engineer_bearer(&self, bearer: &str) -> bool {
+        is_configured_engineer_token(&self.security, bearer)
             || self
                 .cue_tokens
                 .lock()
@@ -411,30 +408,8 @@ pub struct Session {
     limited_notice: Option<Instant>,
 }
 
-fn code_of(e: &StoreError) -> ErrorCode {
-    match e {
-        StoreError::UnknownClient(_) => ErrorCode::UnknownClient,
-        StoreError::UnknownChannel { .. } => ErrorCode::UnknownChannel,
-        StoreError::Io { .. }
-        | StoreError::Corrupt { .. }
-        | StoreError::UnsupportedFormat { .. }
-        | StoreError::Serialize(_)
-        | StoreError::Options(_)
-        | StoreError::ClientExists(_)
-        | StoreError::InvalidTokenHash => ErrorCode::Internal,
-        StoreError::OutOfRange { .. }
-        | StoreError::NotFinite { .. }
-        | StoreError::InvalidName(_)
-        | StoreError::InvalidClientId(_)
-        | StoreError::TooManyClients { .. }
-        | StoreError::TooManyPresets { .. }
-        | StoreError::UnknownPreset(_)
-        | StoreError::InvalidOrder(_) => ErrorCode::OutOfRange,
-    }
-}
-
 fn store_err(e: StoreError, ref_type: &str) -> WireError {
-    WireError::new(code_of(&e), e.to_string()).with_ref(ref_type)
+    WireError::new(ErrorCode::from(&e), e.to_string()).with_ref(ref_type)
 }
 
 /// Wire channel (JSON integer) -> store channel, refusing negatives and absurd values.
@@ -757,10 +732,7 @@ impl Session {
             role = Role::Engineer;
         }
         if let Some(t) = &h.engineer_token {
-            let ok = hub.security.engineer_tokens.iter().any(|k| {
-                !k.is_empty() && state::identity::constant_time_eq(k.as_bytes(), t.as_bytes())
-            });
-            if !ok {
+            if !is_configured_engineer_token(&hub.security, t) {
                 return Err(unauthorized("unknown engineer token"));
             }
             role = Role::Engineer;
@@ -890,30 +862,13 @@ impl Session {
     }
 }
 
-/// WHEP access: a client's own token opens its mix; an engineer credential opens any.
-impl crate::stream::whep::WhepBackend for Hub {
-    fn authorize(
-        &self,
-        client_id: &str,
-        bearer: Option<&str>,
-    ) -> Result<usize, crate::stream::whep::AuthError> {
-        use crate::stream::whep::AuthError;
-        if self.store.mix(client_id).is_none() {
-            return Err(AuthError::UnknownClient);
-        }
-        let bearer = bearer.ok_or(AuthError::Unauthorized)?;
-        if !self.store.verify_token(client_id, bearer) && !self.is_engineer_bearer(bearer) {
-            return Err(AuthError::Unauthorized);
-        }
-        // A client beyond the engine's mix slots has no audio yet (engine.max_mixes).
-        self.store
-            .client_slot(client_id)
-            .ok_or(AuthError::UnknownClient)
-    }
-
-    fn listening_changed(&self, client_id: &str, listening: bool) {
-        self.set_listening(client_id, listening);
-    }
+/// The one engineer-token check (WebSocket `hello` and WHEP bearers): constant time, and
+/// an empty configured token never matches.
+fn is_configured_engineer_token(security: &SecurityConfig, token: &str) -> bool {
+    security
+        .engineer_tokens
+        .iter()
+        .any(|k| !k.is_empty() && state::identity::constant_time_eq(k.as_bytes(), token.as_bytes()))
 }
 
 #[cfg(test)]

@@ -16,7 +16,16 @@ use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, warn};
 
 use super::session::{Hub, Role, Session};
-use crate::http::AppState;
+use crate::meters::Meters;
+
+/// What a WebSocket session needs from the rest of the server (the HTTP router builds it
+/// from its own state): the hub, the meters it shows, and the shutdown signal.
+#[derive(Clone)]
+pub struct WsContext {
+    pub hub: Arc<Hub>,
+    pub meters: Arc<Meters>,
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
 
 /// True when a browser's `Origin` names this server (same host:port as `Host`) or an
 /// allowed origin. Requests without `Origin` come from scripts, not pages, and pass:
@@ -39,7 +48,7 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 }
 
 pub async fn handler(
-    State(app): State<Arc<AppState>>,
+    State(app): State<Arc<WsContext>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -76,7 +85,7 @@ enum End {
     Shutdown,
 }
 
-async fn run(app: Arc<AppState>, socket: WebSocket, session: &mut Session) {
+async fn run(app: Arc<WsContext>, socket: WebSocket, session: &mut Session) {
     let hub: Arc<Hub> = app.hub.clone();
     let limits = hub.limits.clone();
     let (mut sink, mut stream) = socket.split();
@@ -216,8 +225,8 @@ fn round4(x: f32) -> f64 {
 }
 
 /// `meters`: input levels pre-fader and this session's mix post-limiter, linear RMS/peak.
-fn meter_msg(app: &AppState, session: &Session) -> Value {
-    let m = app.engine.meters();
+fn meter_msg(app: &WsContext, session: &Session) -> Value {
+    let m = &app.meters;
     let inputs: Vec<[f64; 2]> = (0..app.hub.channel_names.len())
         .map(|c| {
             m.input(c)

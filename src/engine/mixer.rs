@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use super::kernel::{self, Coef};
 use super::limiter::Limiter;
-use super::meters::{BlockStats, MeterBank, Meters};
 use super::pan::pan_gains;
 use super::params::{EngineParams, MixParams};
 use crate::audio::SAMPLE_RATE;
+use crate::meters::{BlockStats, MeterBank, Meters};
 
 /// Meters publish about every 50 ms (20 Hz readers see a fresh value each time).
 const METER_WINDOW_SECONDS: f64 = 0.05;

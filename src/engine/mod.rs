@@ -14,14 +14,13 @@
 
 pub mod kernel;
 pub mod limiter;
-pub mod meters;
 pub mod mixer;
 pub mod pan;
 pub mod params;
 pub mod taps;
 
+pub use crate::meters::{Level, Meters};
 pub use limiter::{Limiter, CEILING};
-pub use meters::{Level, Meters};
 pub use mixer::Mixer;
 pub use params::{ChannelParams, EngineParams, MixParams};
 pub use taps::MixTap;
@@ -46,7 +45,7 @@ const TAP_CAPACITY: usize = 8;
 const UNDERRUN_PERIODS: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EngineConfig {
+pub struct EngineOptions {
     /// Input channels per frame.
     pub channels: usize,
     /// Samples per channel per frame (480 = 10 ms at 48 kHz).
@@ -57,9 +56,9 @@ pub struct EngineConfig {
     pub max_taps: usize,
 }
 
-impl Default for EngineConfig {
+impl Default for EngineOptions {
     fn default() -> Self {
-        EngineConfig {
+        EngineOptions {
             channels: 32,
             frame_len: 480,
             max_mixes: 64,
@@ -68,7 +67,7 @@ impl Default for EngineConfig {
     }
 }
 
-impl EngineConfig {
+impl EngineOptions {
     /// Duration of one frame at 48 kHz.
     pub fn frame_period(&self) -> Duration {
         Duration::from_secs_f64(self.frame_len as f64 / f64::from(SAMPLE_RATE))
@@ -111,7 +110,7 @@ pub struct EngineStats {
 
 /// A plain copy of [`EngineStats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
+pub struct EngineStatsSnapshot {
     pub ticks: u64,
     pub underruns: u64,
     pub overruns: u64,
@@ -121,9 +120,9 @@ pub struct StatsSnapshot {
 }
 
 impl EngineStats {
-    pub fn snapshot(&self) -> StatsSnapshot {
+    pub fn snapshot(&self) -> EngineStatsSnapshot {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        StatsSnapshot {
+        EngineStatsSnapshot {
             ticks: l(&self.ticks),
             underruns: l(&self.underruns),
             overruns: l(&self.overruns),
@@ -174,7 +173,7 @@ impl Engine {
     /// Starts the engine thread reading `input` (frames of `channels × frame_len`
     /// interleaved samples). It runs until [`EngineHandle::shutdown`], the last handle is
     /// dropped, or `input`'s writer is dropped.
-    pub fn spawn(cfg: EngineConfig, input: FrameReader) -> Result<EngineHandle, EngineError> {
+    pub fn spawn(cfg: EngineOptions, input: FrameReader) -> Result<EngineHandle, EngineError> {
         if cfg.channels == 0 || cfg.frame_len == 0 || cfg.max_mixes == 0 || cfg.max_taps == 0 {
             return Err(EngineError::InvalidConfig("every size must be at least 1"));
         }
@@ -229,7 +228,7 @@ impl Engine {
 pub struct EngineHandle(Arc<Inner>);
 
 struct Inner {
-    cfg: EngineConfig,
+    cfg: EngineOptions,
     shared: Arc<Shared>,
     control: Mutex<rtrb::Producer<(usize, FrameWriter)>>,
     /// Also serializes publishers, which bounds what the garbage queue can hold.
@@ -242,7 +241,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl EngineHandle {
-    pub fn config(&self) -> &EngineConfig {
+    pub fn config(&self) -> &EngineOptions {
         &self.0.cfg
     }
 

@@ -57,9 +57,17 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/engineer", get(web_engineer))
         .route("/api/join.svg", get(join_svg))
         .route("/api/status", get(status))
+        .route("/api/taper", get(taper))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/ws", get(crate::control::ws::handler))
+        .route(
+            "/ws",
+            get(crate::control::ws::handler).with_state(Arc::new(crate::control::ws::WsContext {
+                hub: app.hub.clone(),
+                meters: app.engine.meters().clone(),
+                shutdown: app.shutdown.clone(),
+            })),
+        )
         .fallback(get(web_asset))
         .with_state(app)
         .merge(whep)
@@ -131,9 +139,19 @@ fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// `GET /api/taper`: the fader curve the page draws its faders from (the OSC faders'
+/// curve, [`crate::taper`]). Below the first point the gain falls linearly to 0 at 0.
+async fn taper() -> impl IntoResponse {
+    axum::Json(serde_json::json!({
+        "points": crate::taper::POINTS.iter().map(|&(p, db)| [p, db]).collect::<Vec<_>>(),
+        "below_first": "linear_gain",
+    }))
+}
+
 async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
-    const COUNTER: &str = "counter";
-    const GAUGE: &str = "gauge";
+    use crate::metrics::{Kind, PromText};
+    const COUNTER: Kind = Kind::Counter;
+    const GAUGE: Kind = Kind::Gauge;
     let e = app.engine.stats().snapshot();
     let i = app.input_stats.snapshot();
     let p = app.store.persist_stats();
@@ -247,19 +265,19 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
             app.hub.sessions() as u64,
         ),
     ];
-    let mut out = String::new();
+    let mut out = PromText::new();
     for (name, help, kind, value) in rows {
-        let _ = writeln!(
-            out,
-            "# HELP monmix_{name} {help}\n# TYPE monmix_{name} {kind}\nmonmix_{name} {value}"
-        );
+        out.single(name, kind, help, value);
     }
     if let Some(o) = &app.osc_stats {
         o.render_prometheus(&mut out);
     }
-    out.push_str(&app.stream.render_metrics());
-    out.push_str(&crate::rt::render_metrics());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    app.stream.render_metrics(&mut out);
+    crate::rt::render_metrics(&mut out);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        out.finish(),
+    )
 }
 
 // ---- web UI (web/, embedded) -------------------------------------------------------

@@ -25,8 +25,6 @@ pub const MAX_CHANNEL_INDEX: u32 = 1023;
 pub const MAX_PRESETS: usize = 32;
 /// Longest client/preset name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
-/// Longest client id, in characters.
-pub const MAX_CLIENT_ID_CHARS: usize = 64;
 /// Highest `sequence` a loaded file keeps (2^53 - 1, exact in a JavaScript number). Each
 /// change adds one, so a file near `u64::MAX` (hand-edited, damaged) would overflow on the
 /// first command. A larger one is reset to 0: sequences only order the changes of one
@@ -261,15 +259,7 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
     }
 }
 
-/// A client id is 1..=64 characters, no control characters, no whitespace (it appears in
-/// URLs, OSC addresses and log lines).
-pub fn client_id_ok(id: &str) -> bool {
-    let n = id.chars().count();
-    (1..=MAX_CLIENT_ID_CHARS).contains(&n)
-        && !id
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || c == '/')
-}
+pub use crate::limits::client_id_ok;
 
 /// Result of [`sanitize`]: what had to be fixed in a structurally valid file.
 #[derive(Debug, Default)]

@@ -37,13 +37,15 @@ impl Default for EncoderConfig {
 
 impl EncoderConfig {
     pub fn validate(&self) -> Result<(), StreamError> {
-        if !(64_000..=256_000).contains(&self.bitrate) {
+        use crate::limits::{BITRATE_KBPS_MAX, BITRATE_KBPS_MIN, FRAME_LENS, OPUS_COMPLEXITY_MAX};
+        let kbps = BITRATE_KBPS_MIN as i32 * 1000..=BITRATE_KBPS_MAX as i32 * 1000;
+        if !kbps.contains(&self.bitrate) {
             return Err(StreamError::Config("bitrate must be 64000..=256000 b/s"));
         }
-        if !(0..=10).contains(&self.complexity) {
+        if !(0..=i32::from(OPUS_COMPLEXITY_MAX)).contains(&self.complexity) {
             return Err(StreamError::Config("complexity must be 0..=10"));
         }
-        if ![120, 240, 480, 960].contains(&self.frame_len) {
+        if !FRAME_LENS.contains(&self.frame_len) {
             return Err(StreamError::Config(
                 "frame length must be 2.5, 5, 10 or 20 ms (120/240/480/960 samples)",
             ));
@@ -123,7 +125,7 @@ mod tests {
 
     #[test]
     fn encodes_every_frame_size() {
-        for frame_len in [120, 240, 480, 960] {
+        for frame_len in crate::limits::FRAME_LENS {
             let cfg = EncoderConfig {
                 frame_len,
                 ..Default::default()

@@ -73,7 +73,7 @@ pub enum StreamError {
 
 /// Settings of the streaming service; every field has a working default.
 #[derive(Clone, Debug)]
-pub struct StreamConfig {
+pub struct StreamOptions {
     /// Opus settings. `frame_len` is taken from the engine.
     pub encoder: EncoderConfig,
     /// Shard threads (default: number of cores).
@@ -90,9 +90,9 @@ pub struct StreamConfig {
     pub manual: bool,
 }
 
-impl Default for StreamConfig {
+impl Default for StreamOptions {
     fn default() -> Self {
-        StreamConfig {
+        StreamOptions {
             encoder: EncoderConfig::default(),
             shards: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_listeners: 256,
@@ -187,7 +187,7 @@ struct Inner {
     next_key: AtomicU64,
     /// Listeners open or being negotiated: bounds the work a flood of POSTs can cause.
     reserved: AtomicUsize,
-    cfg: StreamConfig,
+    cfg: StreamOptions,
 }
 
 /// The streaming service: listener sessions, shards, encoders. Cheap to clone.
@@ -202,7 +202,7 @@ impl StreamService {
     /// A service over any transport. Binds the shards' sockets and starts their threads.
     pub fn new(
         engine: EngineHandle,
-        mut cfg: StreamConfig,
+        mut cfg: StreamOptions,
         transport: Arc<dyn AudioTransport>,
     ) -> Result<Self, StreamError> {
         cfg.encoder.frame_len = engine.config().frame_len;
@@ -293,7 +293,7 @@ impl StreamService {
     }
 
     /// A service on the str0m transport (the one the server uses).
-    pub fn with_str0m(engine: EngineHandle, cfg: StreamConfig) -> Result<Self, StreamError> {
+    pub fn with_str0m(engine: EngineHandle, cfg: StreamOptions) -> Result<Self, StreamError> {
         Self::new(engine, cfg, Arc::new(Str0mTransport::new()?))
     }
 
@@ -301,7 +301,7 @@ impl StreamService {
         &self.0.stats
     }
 
-    pub fn config(&self) -> &StreamConfig {
+    pub fn config(&self) -> &StreamOptions {
         &self.0.cfg
     }
 
@@ -310,7 +310,7 @@ impl StreamService {
         self.0.shards.iter().flat_map(|s| s.addrs.clone()).collect()
     }
 
-    /// With [`StreamConfig::manual`]: builds the shards on the calling thread, which then
+    /// With [`StreamOptions::manual`]: builds the shards on the calling thread, which then
     /// drives them with [`ManualShards::run_pass`]. Empty after the first call, or without
     /// `manual`.
     pub fn take_manual_shards(&self) -> ManualShards {
@@ -319,8 +319,8 @@ impl StreamService {
     }
 
     /// Prometheus lines (`monmix_stream_*`) for `/metrics`.
-    pub fn render_metrics(&self) -> String {
-        self.0.stats.render_prometheus()
+    pub fn render_metrics(&self, p: &mut crate::metrics::PromText) {
+        self.0.stats.render_prometheus(p)
     }
 
     /// Mixes currently held by shards (0 once every listener left and the shards caught up).
@@ -516,7 +516,7 @@ impl StreamService {
 /// Builds a shard on the thread that will run it (a shard is `!Send`).
 type ShardMaker = Box<dyn FnOnce() -> Shard + Send>;
 
-/// Shards driven by hand (tests, benchmarks): see [`StreamConfig::manual`].
+/// Shards driven by hand (tests, benchmarks): see [`StreamOptions::manual`].
 pub struct ManualShards(Vec<Shard>);
 
 impl ManualShards {

@@ -6,9 +6,10 @@
 //! (≈19 % wide), enough to tell a 40 µs encode from a 400 µs one and to see p99 latency
 //! move, at 256 × 8 bytes per histogram.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use crate::metrics::{Kind, PromText};
 
 /// Sub-buckets per power of two (2 bits of mantissa).
 const SUB: usize = 4;
@@ -181,71 +182,68 @@ impl StreamStats {
     }
 
     /// Prometheus text exposition lines, every name prefixed `monmix_stream_`.
-    pub fn render_prometheus(&self) -> String {
-        let mut s = String::with_capacity(2048);
-        let mut line = |name: &str, kind: &str, help: &str, v: String| {
-            let _ = writeln!(s, "# HELP monmix_stream_{name} {help}");
-            let _ = writeln!(s, "# TYPE monmix_stream_{name} {kind}");
-            let _ = writeln!(s, "monmix_stream_{name} {v}");
+    pub fn render_prometheus(&self, p: &mut PromText) {
+        let mut line = |name: &str, kind: Kind, help: &str, v: u64| {
+            p.single(&format!("stream_{name}"), kind, help, v);
         };
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         line(
             "listeners",
-            "gauge",
+            Kind::Gauge,
             "Open WebRTC listener sessions.",
             g(&self.listeners),
         );
         line(
             "active_mixes",
-            "gauge",
+            Kind::Gauge,
             "Mixes being Opus-encoded (one encoder each).",
             g(&self.active_mixes),
         );
         line(
             "sessions_opened_total",
-            "counter",
+            Kind::Counter,
             "WHEP sessions opened.",
             g(&self.sessions_opened),
         );
         line(
             "sessions_rejected_total",
-            "counter",
+            Kind::Counter,
             "WHEP sessions refused.",
             g(&self.sessions_rejected),
         );
         line(
             "packets_sent_total",
-            "counter",
+            Kind::Counter,
             "RTP packets handed to listener transports.",
             g(&self.packets_sent),
         );
         line(
             "bytes_sent_total",
-            "counter",
+            Kind::Counter,
             "Opus payload bytes handed to listener transports.",
             g(&self.bytes_sent),
         );
         line(
             "packets_dropped_total",
-            "counter",
+            Kind::Counter,
             "Packets skipped for a listener whose transport queue was full.",
             g(&self.packets_dropped),
         );
         line(
             "frames_encoded_total",
-            "counter",
+            Kind::Counter,
             "Opus frames encoded (once per mix).",
             g(&self.frames_encoded),
         );
         line(
             "frames_dropped_total",
-            "counter",
+            Kind::Counter,
             "Mix frames dropped because an encoder fell behind.",
             g(&self.frames_dropped),
         );
         line(
             "encode_errors_total",
-            "counter",
+            Kind::Counter,
             "Opus encoder errors.",
             g(&self.encode_errors),
         );
@@ -296,7 +294,7 @@ impl StreamStats {
                 "Connected listeners that went silent.",
             ),
         ] {
-            line(name, "counter", help, g(a));
+            line(name, Kind::Counter, help, g(a));
         }
         for (name, h, help) in [
             (
@@ -310,23 +308,10 @@ impl StreamStats {
                 "Shard wake-up after an engine tick to the tick's datagrams handed to the kernel.",
             ),
         ] {
-            let _ = writeln!(s, "# HELP monmix_stream_{name} {help}");
-            let _ = writeln!(s, "# TYPE monmix_stream_{name} summary");
-            for q in [0.5, 0.99] {
-                let _ = writeln!(
-                    s,
-                    "monmix_stream_{name}{{quantile=\"{q}\"}} {:.6}",
-                    h.quantile(q).as_secs_f64()
-                );
-            }
-            let _ = writeln!(
-                s,
-                "monmix_stream_{name}_sum {:.6}",
-                h.mean().as_secs_f64() * h.count() as f64
-            );
-            let _ = writeln!(s, "monmix_stream_{name}_count {}", h.count());
+            let q = [0.5, 0.99].map(|q| (q, h.quantile(q).as_secs_f64()));
+            let sum = h.mean().as_secs_f64() * h.count() as f64;
+            p.summary(&format!("stream_{name}"), help, &q, sum, h.count());
         }
-        s
     }
 }
 
@@ -366,7 +351,9 @@ mod tests {
         let s = StreamStats::default();
         StreamStats::add(&s.listeners, 3);
         s.encode_time.record(Duration::from_micros(40));
-        let text = s.render_prometheus();
+        let mut p = PromText::new();
+        s.render_prometheus(&mut p);
+        let text = p.finish();
         assert!(text.contains("monmix_stream_listeners 3\n"));
         assert!(text.contains("monmix_stream_encode_seconds{quantile=\"0.99\"}"));
         assert!(text

@@ -23,6 +23,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::{StreamError, StreamService};
 use crate::engine::EngineError;
@@ -150,13 +151,13 @@ fn text(status: StatusCode, msg: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// Client ids are opaque but tame: 1..=128 of `[A-Za-z0-9._~-]` (safe in a path as is).
-fn valid_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
-}
+/// What a path segment may carry unescaped (RFC 3986 unreserved); everything else in a
+/// client id (`ana@ipad`, `ñandú`) is percent-encoded in the `Location` we hand out.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -173,7 +174,7 @@ async fn create<B: WhepBackend>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !valid_id(&client_id) {
+    if !crate::limits::client_id_ok(&client_id) {
         return text(StatusCode::NOT_FOUND, "unknown client");
     }
     let slot = match st.backend.authorize(&client_id, bearer(&headers)) {
@@ -226,7 +227,11 @@ async fn create<B: WhepBackend>(
     });
     match rx.await {
         Ok(Ok(s)) => {
-            let location = format!("/whep/{client_id}/{}", s.id);
+            let location = format!(
+                "/whep/{}/{}",
+                utf8_percent_encode(&client_id, PATH_SEGMENT),
+                s.id
+            );
             (
                 StatusCode::CREATED,
                 [

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use crate::whep_listener::{ClientOptions, WhepListener};
 use monmix::audio::tones::Tones;
 use monmix::audio::{Generator, SAMPLE_RATE};
-use monmix::engine::{ChannelParams, Engine, EngineConfig, EngineHandle, EngineParams, MixParams};
+use monmix::engine::{ChannelParams, Engine, EngineHandle, EngineOptions, EngineParams, MixParams};
 use monmix::frames::{pipe, FrameWriter};
 use monmix::stream::whep::{self, AuthError, WhepBackend};
-use monmix::stream::{StreamConfig, StreamService};
+use monmix::stream::{StreamOptions, StreamService};
 
 /// Token map: client id -> (token, slot). Records `listening_changed` calls.
 #[derive(Default)]
@@ -81,7 +81,7 @@ pub struct BenchConfig {
     pub frame_len: usize,
     pub max_mixes: usize,
     pub max_taps: usize,
-    pub stream: StreamConfig,
+    pub stream: StreamOptions,
     /// (client id, token, slot)
     pub clients: Vec<(String, String, usize)>,
 }
@@ -93,9 +93,9 @@ impl Default for BenchConfig {
             frame_len: 480,
             max_mixes: 4,
             max_taps: 16,
-            stream: StreamConfig {
+            stream: StreamOptions {
                 shards: 2,
-                ..StreamConfig::default()
+                ..StreamOptions::default()
             },
             clients: vec![
                 ("alice".into(), "tok-a".into(), 0),
@@ -130,7 +130,7 @@ impl Bench {
             })
             .expect("tones thread");
         let engine = Engine::spawn(
-            EngineConfig {
+            EngineOptions {
                 channels: cfg.channels,
                 frame_len: cfg.frame_len,
                 max_mixes: cfg.max_mixes,

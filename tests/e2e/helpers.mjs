@@ -1,6 +1,7 @@
 // Shared by the browser tests: a real `monmix serve --input tones` on 127.0.0.1, a
 // headless Debian chromium driven by playwright-core, and a Node WebSocket client.
 import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as pjoin, resolve, dirname } from 'node:path';
@@ -52,6 +53,8 @@ export function startServer(dir, port = 0, extra = []) {
           url: `http://${addr}`,
           dir,
           log: () => err,
+          /** `host:port` of the OSC socket, once the server printed it. */
+          oscAddr: () => (out.match(/monmix osc on udp:\/\/(\S+)/) || [])[1],
           kill: () => killProc(proc, 'SIGKILL'),
           stop: () => killProc(proc, 'SIGTERM'),
         });
@@ -198,4 +201,28 @@ export function inbound(page) {
     });
     return s && { packetsReceived: s.packetsReceived, audioLevel: s.audioLevel, jb: s.jitterBufferDelay, n: s.jitterBufferEmittedCount, lost: s.packetsLost, samples: s.totalSamplesReceived };
   });
+}
+
+/** One OSC message (string and float32 arguments) in a UDP datagram to `addr` (`host:port`). */
+export async function oscSend(addr, address, ...args) {
+  const pad = (b) => Buffer.concat([b, Buffer.alloc(4 - (b.length % 4))]);
+  const str = (s) => pad(Buffer.from(s, 'utf8'));
+  let tags = ',';
+  const parts = [];
+  for (const a of args) {
+    if (typeof a === 'string') {
+      tags += 's';
+      parts.push(str(a));
+    } else {
+      tags += 'f';
+      const b = Buffer.alloc(4);
+      b.writeFloatBE(a);
+      parts.push(b);
+    }
+  }
+  const msg = Buffer.concat([str(address), str(tags), ...parts]);
+  const i = addr.lastIndexOf(':');
+  const sock = dgram.createSocket(addr.startsWith('[') ? 'udp6' : 'udp4');
+  await new Promise((res, rej) => sock.send(msg, Number(addr.slice(i + 1)), addr.slice(0, i).replace(/^\[|\]$/g, ''), (e) => (e ? rej(e) : res())));
+  sock.close();
 }

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join as pjoin } from 'node:path';
-import { launch, startServer, tempDir, cleanup, PHONE, TABLET, NAMES, shot, join, engineer, wsClient, until } from './helpers.mjs';
+import { launch, startServer, tempDir, cleanup, PHONE, TABLET, NAMES, shot, join, engineer, wsClient, until, oscSend } from './helpers.mjs';
 
 let browser;
 const servers = [];
@@ -77,6 +77,26 @@ test('join on a phone: name prompt, one strip per configured channel', { timeout
   console.log(`# bench page_js_bytes ${w.js} page_css_bytes ${w.css} html_bytes ${w.html} tti_ms_median ${ttis[2].toFixed(0)} tti_ms_max ${ttis[4].toFixed(0)}`);
   assert.ok(w.js + w.css < 60 * 1024, `JS+CSS ${w.js + w.css} bytes`);
   assert.ok(w.js > 0 && w.css > 0);
+  await ctx.close();
+});
+
+test('an OSC fader and the page fader stand at the same place (one taper)', { timeout: 60000 }, async () => {
+  const srv = await server();
+  const ctx = await browser.newContext(PHONE);
+  const page = await ctx.newPage();
+  await join(page, srv.url, 'Oli'); // the first client: OSC mix 1
+  await until(async () => srv.oscAddr(), 5000, 'OSC address printed');
+  const fader = page.getByRole('slider', { name: `${NAMES[0]} level` });
+  for (const [pos, db] of [
+    [0.5, '-10.0'],
+    [0.75, '0.0'],
+    [0.25, '-30.0'],
+    [1, '6.0'],
+  ]) {
+    await oscSend(srv.oscAddr(), '/mix/1/ch/1/fader', pos);
+    await until(async () => (await fader.getAttribute('data-pos')) === pos.toFixed(3), 5000, `page fader at data-pos ${pos.toFixed(3)}`);
+    assert.equal(await fader.getAttribute('aria-valuenow'), db, `OSC fader ${pos}`);
+  }
   await ctx.close();
 });
 

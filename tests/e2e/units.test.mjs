@@ -1,8 +1,11 @@
-// Pure functions of the page, run in Node: SDP munging and the fader's dB taper.
+// Pure functions of the page, run in Node: SDP munging and the fader's dB taper (the
+// server's curve, fetched from a real server as the page does).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mungeStereo } from '../../web/js/whep.js';
-import { posToDb, dbToPos, dbToGain, gainToDb, fmtDb, MAX_DB } from '../../web/js/mixer.js';
+import { posToDb, dbToPos, dbToGain, gainToDb, fmtDb, setTaper } from '../../web/js/mixer.js';
+import * as mixer from '../../web/js/mixer.js';
+import { startServer, tempDir } from './helpers.mjs';
 
 const OFFER = [
   'v=0',
@@ -28,10 +31,25 @@ test('an Opus rtpmap without fmtp gets one', () => {
   assert.match(mungeStereo(sdp), /a=rtpmap:109 opus\/48000\/2\na=fmtp:109 stereo=1;sprop-stereo=1\n/);
 });
 
-test('fader taper: 0 dB at 3/4, +6 dB at the top, -inf at the bottom, monotonic', () => {
+test('fader taper from GET /api/taper: the OSC curve, 0 dB at 3/4, gain 2 at the top, monotonic', async () => {
+  const srv = await startServer(tempDir());
+  try {
+    const res = await fetch(`${srv.url}/api/taper`);
+    assert.equal(res.status, 200);
+    setTaper(await res.json());
+  } finally {
+    await srv.stop();
+  }
+  // the break points of crate::taper (protocol/osc.md): the page has no table of its own
   assert.equal(posToDb(0.75), 0);
   assert.equal(dbToPos(0), 0.75);
-  assert.equal(posToDb(1), MAX_DB);
+  assert.equal(posToDb(0.5), -10);
+  assert.equal(posToDb(0.25), -30);
+  assert.equal(posToDb(0.05), -60);
+  assert.ok(Math.abs(posToDb(0.025) - (-60 + 20 * Math.log10(0.5))) < 1e-9, 'linear gain below 0.05');
+  assert.equal(posToDb(1), mixer.MAX_DB);
+  assert.equal(dbToGain(mixer.MAX_DB), 2);
+  assert.equal(dbToPos(12), 1);
   assert.equal(posToDb(0), -Infinity);
   assert.equal(dbToPos(-Infinity), 0);
   let prev = -Infinity;
@@ -41,11 +59,13 @@ test('fader taper: 0 dB at 3/4, +6 dB at the top, -inf at the bottom, monotonic'
     assert.ok(Math.abs(dbToPos(db) - p) < 1e-9, `round trip at ${p}`);
     prev = db;
   }
+  assert.throws(() => setTaper({ points: [[0.5, 0], [0.4, 1]] }), /bad taper/);
+  assert.throws(() => setTaper({}), /bad taper/);
 });
 
 test('dB <-> wire gain (linear 0..2)', () => {
   assert.equal(dbToGain(0), 1);
-  assert.equal(dbToGain(MAX_DB), 2);
+  assert.equal(dbToGain(20 * Math.log10(2)), 2);
   assert.equal(dbToGain(-Infinity), 0);
   assert.equal(dbToGain(12), 2, 'clamped to the wire range');
   assert.equal(dbToGain(-6), 0.5012);

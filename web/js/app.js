@@ -1,7 +1,10 @@
 // The performer page: join, my mix, listen, presets.
 import { Conn, banner } from './conn.js';
-import { Mixer, h } from './mixer.js';
+import { Mixer, h, loadTaper } from './mixer.js';
 import { Listener } from './whep.js';
+
+// Faders are drawn on the server's taper (the OSC one): fetch it before any strip exists.
+await loadTaper();
 
 const $ = (id) => document.getElementById(id);
 const KEY = 'monmix.identity';

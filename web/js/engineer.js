@@ -1,7 +1,10 @@
 // The engineer page: every client, their mixes, cue listening, input meters, join QR.
 import { Conn, banner } from './conn.js';
-import { Mixer, h } from './mixer.js';
+import { Mixer, h, loadTaper } from './mixer.js';
 import { Listener } from './whep.js';
+
+// Faders are drawn on the server's taper (the OSC one): fetch it before any strip exists.
+await loadTaper();
 
 const $ = (id) => document.getElementById(id);
 const PIN_KEY = 'monmix.engineer.pin';

@@ -1,37 +1,71 @@
 // Channel strips: on/off, vertical dB fader with meter, pan, mute, solo; a master fader.
 // Used by the performer page (its own mix) and the engineer page (any client's mix).
 
-const TAPER = [
-  // fader position (0..1) -> dB; 0 dB sits at 3/4 of the travel, like a console
-  [0.0, -90],
-  [0.05, -60],
-  [0.2, -40],
-  [0.4, -20],
-  [0.6, -10],
-  [0.75, 0],
-  [1.0, 20 * Math.log10(2)],
-];
-export const MAX_DB = 20 * Math.log10(2);
+// The fader curve is the server's (crate::taper, the same one OSC faders use), loaded from
+// GET /api/taper before any fader is drawn: [[pos, dB], …] ascending; below the first
+// point the linear gain falls to 0 at position 0.
+let points = null;
+let floorGain = 0;
+/** Top of the travel in dB (+6.02: gain 2.0), set by setTaper. */
+export let MAX_DB = NaN;
 
+/** Installs the curve served by GET /api/taper. */
+export function setTaper(t) {
+  const ok = Array.isArray(t?.points) && t.points.length >= 2 && t.points.every((q, i) => i === 0 || (q[0] > t.points[i - 1][0] && q[1] > t.points[i - 1][1]));
+  if (!ok) throw new Error('bad taper from the server');
+  points = t.points;
+  floorGain = 10 ** (points[0][1] / 20);
+  MAX_DB = points[points.length - 1][1];
+}
+
+const TAPER_KEY = 'monmix.taper';
+/** Fetches the curve (retrying; the last one seen is kept for a page opened offline). */
+export async function loadTaper() {
+  for (let i = 0; ; i++) {
+    try {
+      const r = await fetch('/api/taper', { cache: 'no-store', signal: AbortSignal.timeout(4000) });
+      if (r.ok) {
+        const t = await r.json();
+        setTaper(t);
+        try {
+          localStorage.setItem(TAPER_KEY, JSON.stringify(t));
+        } catch {}
+        return;
+      }
+    } catch {}
+    try {
+      const saved = JSON.parse(localStorage.getItem(TAPER_KEY) || 'null');
+      if (saved) return setTaper(saved);
+    } catch {}
+    await new Promise((res) => setTimeout(res, Math.min(5000, 250 * 2 ** i)));
+  }
+}
+
+/** Fader position (0..1) -> dB (-Infinity at 0). */
 export function posToDb(p) {
-  if (p <= 0.004) return -Infinity;
-  for (let i = 1; i < TAPER.length; i++) {
-    const [p1, d1] = TAPER[i];
+  const [p0] = points[0];
+  if (!(p > 0)) return -Infinity;
+  if (p < p0) return 20 * Math.log10((floorGain * p) / p0);
+  for (let i = 1; i < points.length; i++) {
+    const [p1, d1] = points[i];
     if (p <= p1) {
-      const [p0, d0] = TAPER[i - 1];
-      return d0 + ((p - p0) / (p1 - p0)) * (d1 - d0);
+      const [pa, da] = points[i - 1];
+      return da + ((p - pa) / (p1 - pa)) * (d1 - da);
     }
   }
   return MAX_DB;
 }
 
+/** dB -> fader position (0..1; above the top reads as 1). */
 export function dbToPos(db) {
-  if (!(db > -90)) return 0;
-  for (let i = 1; i < TAPER.length; i++) {
-    const [p1, d1] = TAPER[i];
+  if (!(db > -Infinity)) return 0;
+  const [p0, d0] = points[0];
+  if (db < d0) return (p0 * 10 ** (db / 20)) / floorGain;
+  for (let i = 1; i < points.length; i++) {
+    const [p1, d1] = points[i];
     if (db <= d1) {
-      const [p0, d0] = TAPER[i - 1];
-      return p0 + ((db - d0) / (d1 - d0)) * (p1 - p0);
+      const [pa, da] = points[i - 1];
+      return pa + ((db - da) / (d1 - da)) * (p1 - pa);
     }
   }
   return 1;
@@ -121,6 +155,8 @@ class Fader {
   render() {
     const pos = dbToPos(this.db);
     this.el.style.setProperty('--pos', pos.toFixed(4));
+    // travel position on the shared taper (what an OSC /fader sends), for surfaces and tests
+    this.el.dataset.pos = pos.toFixed(3);
     this.el.setAttribute('aria-valuenow', this.db === -Infinity ? '-90' : this.db.toFixed(1));
     this.el.setAttribute('aria-valuetext', this.db === -Infinity ? 'off' : `${fmtDb(this.db)} dB`);
   }
@@ -155,7 +191,7 @@ class Fader {
       const fine = ev.shiftKey ? 0.25 : 1;
       let p = Math.min(1, Math.max(0, startPos + (dy / travel) * fine));
       let db = posToDb(p);
-      if (Math.abs(p - 0.75) < 0.018) db = 0; // detent at 0 dB
+      if (Math.abs(p - dbToPos(0)) < 0.018) db = 0; // detent at 0 dB
       this.commit(db, false);
     };
     const up = () => {

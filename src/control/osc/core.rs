@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use rosc::{OscMessage, OscPacket, OscType};
 use tracing::{debug, info};
 
-use super::allow::AllowList;
-use super::taper;
-use crate::engine::Meters;
+use crate::allow_list::AllowList;
+use crate::control::protocol::ErrorCode;
+use crate::meters::Meters;
 use crate::state::{Change, Command, Event, MixState, Op, Store, StoreError};
+use crate::taper;
 
 /// Datagrams larger than this are dropped unread.
 pub const MAX_DATAGRAM: usize = 8192;
@@ -83,13 +84,11 @@ impl DropReason {
         }
     }
 
+    /// A refused store command, through the one store -> wire mapping.
     fn of_store(e: &StoreError) -> DropReason {
-        match e {
-            StoreError::UnknownClient(_) => DropReason::UnknownMix,
-            StoreError::UnknownChannel { .. }
-            | StoreError::OutOfRange { .. }
-            | StoreError::NotFinite { .. }
-            | StoreError::UnknownPreset(_) => DropReason::OutOfRange,
+        match ErrorCode::from(e) {
+            ErrorCode::UnknownClient => DropReason::UnknownMix,
+            ErrorCode::UnknownChannel | ErrorCode::OutOfRange => DropReason::OutOfRange,
             _ => DropReason::Rejected,
         }
     }
@@ -124,8 +123,8 @@ impl OscStats {
     }
 
     /// Appends the `monmix_osc_*` metrics in the Prometheus text format.
-    pub fn render_prometheus(&self, out: &mut String) {
-        use std::fmt::Write as _;
+    pub fn render_prometheus(&self, p: &mut crate::metrics::PromText) {
+        use crate::metrics::Kind;
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let counters: [(&str, &str, u64); 8] = [
             (
@@ -170,26 +169,24 @@ impl OscStats {
             ),
         ];
         for (name, help, v) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP monmix_{name} {help}\n# TYPE monmix_{name} counter\nmonmix_{name} {v}"
-            );
+            p.single(name, Kind::Counter, help, v);
         }
-        let _ = writeln!(
-            out,
-            "# HELP monmix_osc_subscribers Surfaces with a live /subscribe lease.\n# TYPE monmix_osc_subscribers gauge\nmonmix_osc_subscribers {}",
-            r(&self.subscribers)
+        p.single(
+            "osc_subscribers",
+            Kind::Gauge,
+            "Surfaces with a live /subscribe lease.",
+            r(&self.subscribers),
         );
-        let _ = writeln!(
-            out,
-            "# HELP monmix_osc_dropped_total OSC datagrams or messages dropped, by reason.\n# TYPE monmix_osc_dropped_total counter"
+        p.family(
+            "osc_dropped_total",
+            Kind::Counter,
+            "OSC datagrams or messages dropped, by reason.",
         );
         for d in DropReason::ALL {
-            let _ = writeln!(
-                out,
-                "monmix_osc_dropped_total{{reason=\"{}\"}} {}",
-                d.as_str(),
-                self.dropped(d)
+            p.sample(
+                "osc_dropped_total",
+                &[("reason", d.as_str())],
+                self.dropped(d),
             );
         }
     }
@@ -979,7 +976,7 @@ pub fn to_op(t: Target, args: &[OscType]) -> Result<Op, DropReason> {
             }
             Op::SetGain {
                 channel,
-                gain: taper::db_to_gain(db).min(2.0),
+                gain: taper::db_to_gain(db).min(crate::state::model::GAIN_MAX),
             }
         }
         Target::Pan(channel) => Op::SetPan {

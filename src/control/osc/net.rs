@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::core::{OscCore, OscStats, Out, MAX_DATAGRAM};
-use crate::engine::Meters;
+use crate::meters::Meters;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OscError {

@@ -1,4 +1,6 @@
 //! Level meters: per input channel (pre-fader) and per mix (post-limiter), RMS and peak.
+//! The engine writes them; the control plane (WebSocket, OSC) and `/metrics` read them.
+//! They live outside `engine` so readers depend on the meters, not on the engine.
 //!
 //! The engine accumulates privately over a ~50 ms window and then publishes each level as
 //! `f32` bits in an `AtomicU32`: readers (the ~20 Hz meter broadcaster, /metrics) just load,

@@ -2,6 +2,19 @@
 
 use std::net::IpAddr;
 
+/// Loopback, private, link-local and unique-local networks: the stage LAN, never the
+/// internet (the default `osc.allow`).
+pub const PRIVATE_NETWORKS: [&str; 8] = [
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "::1/128",
+    "fc00::/7",
+    "fe80::/10",
+];
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0:?} is not a network (expected ADDR/LEN, e.g. 192.168.0.0/16)")]
 pub struct BadNetwork(pub String);
@@ -75,7 +88,7 @@ mod tests {
 
     #[test]
     fn defaults_allow_private_and_deny_public() {
-        let a = AllowList::parse(&crate::config::OscConfig::default().allow).unwrap();
+        let a = AllowList::parse(&PRIVATE_NETWORKS).unwrap();
         for ok in [
             "127.0.0.1",
             "10.1.2.3",
