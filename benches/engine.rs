@@ -33,9 +33,7 @@ fn params(mixes: usize, gain: f32) -> EngineParams {
             .collect(),
         master: 1.0,
     };
-    EngineParams {
-        mixes: (0..mixes).map(|m| Some(mix(m))).collect(),
-    }
+    EngineParams::new((0..mixes).map(|m| Some(mix(m))).collect())
 }
 
 /// One engine tick's work: load the input frame, then compute every mix.

@@ -140,9 +140,9 @@ fn server_main() {
         r,
     )
     .expect("engine");
-    engine.publish(EngineParams {
-        mixes: (0..MAX_N).map(|s| Some(unique_mix(s))).collect(),
-    });
+    engine.publish(EngineParams::new(
+        (0..MAX_N).map(|s| Some(unique_mix(s))).collect(),
+    ));
 
     // Baseline: bare libopus on the very frames the engine produces for a mix.
     let mut tap = engine.attach(0).expect("tap");

@@ -40,9 +40,7 @@ fn run(channels: usize, params: &EngineParams, frames: usize) -> Vec<Vec<f32>> {
 
 #[test]
 fn tones_reach_their_side_at_their_level_and_muted_or_unsubscribed_do_not() {
-    let params = EngineParams {
-        mixes: vec![Some(reference_mix())],
-    };
+    let params = EngineParams::new(vec![Some(reference_mix())]);
     let out = run(8, &params, 100);
     let (l, r) = (channel(&out[0], 2, 0), channel(&out[0], 2, 1));
     assert_eq!(l.len(), 48_000);
@@ -56,13 +54,7 @@ fn solo_leaves_only_the_soloed_channel() {
         master: 1.0,
     };
     mix.channels[1].soloed = true;
-    let out = run(
-        2,
-        &EngineParams {
-            mixes: vec![Some(mix)],
-        },
-        20,
-    );
+    let out = run(2, &EngineParams::new(vec![Some(mix)]), 20);
     let l = channel(&out[0], 2, 0);
     // Centre pan: −3 dB on each side.
     assert_level(
@@ -88,9 +80,7 @@ fn mixes_are_independent_and_master_applies() {
     b.channels.swap(0, 1);
     b.master = 2.0;
     a.channels[0].pan = -1.0;
-    let params = EngineParams {
-        mixes: vec![Some(a), None, Some(b)],
-    };
+    let params = EngineParams::new(vec![Some(a), None, Some(b)]);
     let out = run(2, &params, 20);
     let f = tone_frequency;
     let a_left = channel(&out[0], 2, 0);

@@ -80,12 +80,12 @@ fn params(k: usize) -> EngineParams {
         channels: (0..8).map(|i| ch(i + m)).collect(),
         master: 1.0 + (k % 2) as f32,
     };
-    EngineParams {
-        mixes: (0..4)
+    EngineParams::new(
+        (0..4)
             .map(|m| (m + k) % 4 != 3)
             .map(|on| on.then(|| mix(k)))
             .collect(),
-    }
+    )
 }
 
 fn engine_scenario() {

@@ -35,9 +35,7 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 fn streams_a_mix_meters_it_and_plays_silence_when_input_stops() {
     let (feeder, input) = Feeder::start(CFG.channels, CFG.frame_len);
     let engine = Engine::spawn(CFG, input).unwrap();
-    engine.publish(EngineParams {
-        mixes: vec![Some(reference_mix())],
-    });
+    engine.publish(EngineParams::new(vec![Some(reference_mix())]));
     let mut tap = engine.attach(0).unwrap();
     assert_eq!(tap.slot(), 0);
 

@@ -999,3 +999,40 @@ fn concurrent_writers_get_ordered_sequences_and_events() {
     );
     assert_eq!(published.lock().expect("lock").len(), 1 + 4 + 800);
 }
+
+/// A fader move rebuilds only its own mix: every other mix of the published snapshot is
+/// the very same `Arc` as before (the engine then recomputes one slot, not all of them).
+#[test]
+fn a_change_rebuilds_only_its_own_mix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, published) = open_with(opts(dir.path(), 8));
+    register(&store, "a", "tok-a");
+    register(&store, "b", "tok-b");
+    register(&store, "c", "tok-c");
+    let before = last(&published);
+    let n = count(&published);
+    store
+        .apply(cmd(
+            "b",
+            Op::SetGain {
+                channel: 0,
+                gain: 0.25,
+            },
+        ))
+        .expect("gain");
+    assert_eq!(count(&published), n + 1, "one snapshot per change");
+    let after = last(&published);
+    let slot = |id: &str| store.client_slot(id).expect("slot");
+    let (a, b, c) = (slot("a"), slot("b"), slot("c"));
+    let same = |s: usize| {
+        Arc::ptr_eq(
+            before.mixes[s].as_ref().expect("before"),
+            after.mixes[s].as_ref().expect("after"),
+        )
+    };
+    assert!(same(a) && same(c), "untouched mixes shared");
+    assert!(!same(b), "the changed mix is new");
+    assert_eq!(after.mixes[b].as_ref().expect("b").channels[0].gain, 0.25);
+    // The snapshot equals a full rebuild of the state.
+    assert_eq!(after, store.engine_params());
+}

@@ -88,8 +88,28 @@ impl Mixer {
     /// `None` in `params`, and channels a mix does not list, are silent. The change is
     /// heard from the next `mix` of each slot, ramped across that frame.
     pub fn set_params(&mut self, params: &EngineParams) {
+        self.update_params(params, None);
+    }
+
+    /// Like [`Mixer::set_params`], but skips the slots whose mix is the very same `Arc` as
+    /// in `prev` (the snapshot these targets were computed from, still alive): one fader
+    /// move recomputes one mix. Identity, not equality: nothing is compared channel by
+    /// channel.
+    pub fn update_params(&mut self, params: &EngineParams, prev: Option<&EngineParams>) {
         for (slot, targets) in self.target.chunks_exact_mut(self.channels).enumerate() {
-            match params.mixes.get(slot).and_then(Option::as_ref) {
+            let new = params.mixes.get(slot).and_then(Option::as_ref);
+            if let Some(prev) = prev {
+                let old = prev.mixes.get(slot).and_then(Option::as_ref);
+                let same = match (new, old) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                    _ => false,
+                };
+                if same {
+                    continue;
+                }
+            }
+            match new {
                 None => targets.fill(SILENT),
                 Some(mix) => fill_targets(mix, targets),
             }
@@ -203,12 +223,10 @@ mod tests {
             muted: false,
             soloed: false,
         };
-        EngineParams {
-            mixes: vec![Some(MixParams {
-                channels: vec![ch],
-                master: 1.0,
-            })],
-        }
+        EngineParams::new(vec![Some(MixParams {
+            channels: vec![ch],
+            master: 1.0,
+        })])
     }
 
     fn max_step(x: &[f32]) -> f32 {
@@ -260,5 +278,40 @@ mod tests {
         assert_eq!(out, [0.0; 8], "slot 1 has no params");
         assert!(!m.mix(2, &mut out), "slot out of range");
         assert!(!m.process_input(&[1.0; 3]), "wrong frame length");
+    }
+
+    /// A snapshot that shares slot 0 with the previous one and changes slot 1 gives the
+    /// same targets as a full rebuild, and slot 0 is not recomputed.
+    #[test]
+    fn update_recomputes_only_new_mixes() {
+        let mix = |gain: f32| {
+            Some(Arc::new(MixParams {
+                channels: vec![ChannelParams {
+                    gain,
+                    pan: 0.0,
+                    subscribed: true,
+                    muted: false,
+                    soloed: false,
+                }],
+                master: 1.0,
+            }))
+        };
+        let p1 = EngineParams {
+            mixes: vec![mix(0.5), mix(0.25), None],
+        };
+        let p2 = EngineParams {
+            mixes: vec![p1.mixes[0].clone(), mix(1.5), mix(0.1)],
+        };
+        let mut full = Mixer::new(1, 480, 3);
+        full.set_params(&p2);
+        let mut step = Mixer::new(1, 480, 3);
+        step.set_params(&p1);
+        // Poison slot 0: a recompute would overwrite it, a skip leaves it.
+        let poisoned = step.target[0];
+        step.target[0] = SILENT;
+        step.update_params(&p2, Some(&p1));
+        assert_eq!(step.target[0], SILENT, "slot 0 was recomputed");
+        step.target[0] = poisoned;
+        assert_eq!(step.target, full.target);
     }
 }

@@ -455,7 +455,7 @@ impl Worker {
         // `latest` may own a reference (arc-swap upgrades a guard when a writer races);
         // `self.params` holds another, so dropping it here never frees.
         drop(latest);
-        self.mixer.set_params(&self.params);
+        self.mixer.update_params(&self.params, Some(&old));
         if let Err(rtrb::PushError::Full(g)) = self.garbage.push(Garbage::Params(old)) {
             // Unreachable (slot checked above, and this thread is the only producer);
             // keep it alive rather than free on the audio thread.

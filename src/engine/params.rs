@@ -2,6 +2,8 @@
 //! snapshots. The store builds one `EngineParams` per change; the engine thread picks it up
 //! lock-free at the start of its next tick and ramps towards it.
 
+use std::sync::Arc;
+
 /// One input channel as seen by one mix. Values are already validated by the store
 /// (finite, gain 0..=2, pan -1..=1).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -26,9 +28,22 @@ pub struct MixParams {
 }
 
 /// Every mix, indexed by mix slot (`0..max_mixes`). `None` = slot unused.
+///
+/// Each mix is shared: the store rebuilds only the mix a command changed and hands the
+/// others on as they were, and the engine recomputes only the slots whose `Arc` is new.
+/// A fader move costs O(channels) on both sides, not O(mixes × channels).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EngineParams {
-    pub mixes: Vec<Option<MixParams>>,
+    pub mixes: Vec<Option<Arc<MixParams>>>,
+}
+
+impl EngineParams {
+    /// A snapshot of freshly built mixes (tests, benches, a store's first publish).
+    pub fn new(mixes: Vec<Option<MixParams>>) -> Self {
+        EngineParams {
+            mixes: mixes.into_iter().map(|m| m.map(Arc::new)).collect(),
+        }
+    }
 }
 
 impl ChannelParams {

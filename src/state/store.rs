@@ -23,7 +23,7 @@ use super::model::{
     GAIN_MIN, MAX_CHANNEL_INDEX, MAX_PRESETS, PAN_MAX, PAN_MIN,
 };
 use super::persist::{self, lock, LoadReport, LoadSource, PersistStats, Persister, Writer};
-use crate::engine::params::EngineParams;
+use crate::engine::params::{EngineParams, MixParams};
 
 /// Events buffered per receiver before a slow one starts missing some (it then gets
 /// `RecvError::Lagged` and should resync from `snapshot()`).
@@ -73,6 +73,9 @@ struct Inner {
     /// client id -> engine mix slot.
     slots: BTreeMap<String, usize>,
     free: BTreeSet<usize>,
+    /// The engine snapshot last published, by slot. A command rebuilds only the mixes it
+    /// changed; the rest are handed on as the same `Arc`s (the engine skips those).
+    params: Vec<Option<Arc<MixParams>>>,
 }
 
 impl Inner {
@@ -169,6 +172,7 @@ impl Store {
             state,
             slots: BTreeMap::new(),
             free: (0..opts.max_mixes).collect(),
+            params: vec![None; opts.max_mixes],
         };
         inner.assign_slots();
         let inner = Arc::new(Mutex::new(inner));
@@ -197,8 +201,11 @@ impl Store {
             persister,
         };
         {
-            let g = lock(&store.inner);
-            (store.publish)(store.build_params(&g));
+            let mut g = lock(&store.inner);
+            store.rebuild_params(&mut g, None);
+            (store.publish)(EngineParams {
+                mixes: g.params.clone(),
+            });
         }
         Ok((store, report))
     }
@@ -226,6 +233,20 @@ impl Store {
                 events: Vec::new(),
             };
         }
+        if o.engine {
+            // Adding, removing or reordering clients may move slots: rebuild every mix.
+            // Anything else touches only the mixes named in its changes.
+            let structural = o.changes.iter().any(|(_, c)| {
+                matches!(
+                    c,
+                    Change::ClientAdded { .. }
+                        | Change::ClientRemoved
+                        | Change::OrderChanged { .. }
+                )
+            });
+            let touched: Vec<&str> = o.changes.iter().map(|(id, _)| id.as_str()).collect();
+            self.rebuild_params(&mut g, (!structural).then_some(&touched[..]));
+        }
         g.state.sequence += 1;
         g.state.timestamp = now;
         let sequence = g.state.sequence;
@@ -240,7 +261,10 @@ impl Store {
             })
             .collect();
         if o.engine {
-            (self.publish)(self.build_params(&g));
+            // O(max_mixes) pointer copies; the mixes themselves are shared.
+            (self.publish)(EngineParams {
+                mixes: g.params.clone(),
+            });
         }
         for e in &events {
             // No receiver is fine.
@@ -689,14 +713,34 @@ impl Store {
         Ok(self.commit(g, out, now, 0))
     }
 
-    fn build_params(&self, g: &Inner) -> EngineParams {
+    /// Every client's engine parameters, built afresh from the state.
+    fn fresh_params(&self, g: &Inner) -> Vec<Option<Arc<MixParams>>> {
         let mut mixes = vec![None; self.max_mixes];
         for (id, slot) in &g.slots {
             if let (Some(m), Some(entry)) = (g.state.channels_state.get(id), mixes.get_mut(*slot)) {
-                *entry = Some(m.to_params(self.channels));
+                *entry = Some(Arc::new(m.to_params(self.channels)));
             }
         }
-        EngineParams { mixes }
+        mixes
+    }
+
+    /// Rebuilds the engine parameters of the clients in `only` (each O(channels)), or of
+    /// every client when `None`.
+    fn rebuild_params(&self, g: &mut Inner, only: Option<&[&str]>) {
+        let Some(ids) = only else {
+            g.params = self.fresh_params(g);
+            return;
+        };
+        for id in ids {
+            let fresh = g
+                .state
+                .channels_state
+                .get(*id)
+                .map(|m| Arc::new(m.to_params(self.channels)));
+            if let Some(entry) = g.slots.get(*id).and_then(|s| g.params.get_mut(*s)) {
+                *entry = fresh;
+            }
+        }
     }
 
     /// A receiver of every event from now on.
@@ -732,9 +776,13 @@ impl Store {
         lock(&self.inner).slots.get(id).copied()
     }
 
-    /// The engine snapshot for the current state (also what `publish` last received).
+    /// The engine snapshot for the current state, built afresh (equal to what `publish`
+    /// last received).
     pub fn engine_params(&self) -> EngineParams {
-        self.build_params(&lock(&self.inner))
+        // Built afresh from the state (not the cached snapshot), so it can check it.
+        EngineParams {
+            mixes: self.fresh_params(&lock(&self.inner)),
+        }
     }
 
     /// A copy of the whole state as it would be written.

@@ -213,7 +213,7 @@ pub fn mix(chans: &[(usize, f32, f32)], n_inputs: usize) -> MixParams {
 }
 
 pub fn params(mixes: Vec<Option<MixParams>>) -> EngineParams {
-    EngineParams { mixes }
+    EngineParams::new(mixes)
 }
 
 /// Polls `cond` every 10 ms until true or `timeout`.
