@@ -16,6 +16,12 @@
 //! - [`server`]: wires the parts together and runs until shutdown.
 #![forbid(unsafe_code)]
 
+// The crate's own unit tests run with the real-time allocation guard armed: code inside
+// `assert_no_alloc` (engine tick, clock thread, cpal callback) aborts if it allocates.
+#[cfg(test)]
+#[global_allocator]
+static ALLOC_GUARD: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
+
 pub mod allow_list;
 pub mod audio;
 pub mod config;

@@ -5,6 +5,11 @@ use std::time::{Duration, Instant};
 use monmix::audio::tones::Tones;
 use monmix::audio::{open, AudioError, Generator, InputOptions, InputSpec};
 
+// Arms the real-time guard: the clock thread's render + push run inside `assert_no_alloc`,
+// so an allocation there aborts these tests (debug builds).
+#[global_allocator]
+static ALLOC: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
+
 #[test]
 fn tones_deliver_100_frames_per_second_at_480() {
     let opts = InputOptions {

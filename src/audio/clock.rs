@@ -124,13 +124,17 @@ pub fn spawn(
             let mut frame = vec![0.0f32; out_ch * frame_len];
             let mut pacer = Pacer::new(period);
             while !stop_t.load(Ordering::Relaxed) && !sink.is_abandoned() {
-                if in_ch == out_ch {
-                    generator.render(&mut frame);
-                } else {
-                    generator.render(&mut rendered);
-                    remap_channels(&rendered, in_ch, &mut frame, out_ch);
-                }
-                sink.push(&frame);
+                // Render and push may not allocate, lock or log: with the
+                // `assert_no_alloc` allocator installed (debug test builds) they abort.
+                assert_no_alloc::assert_no_alloc(|| {
+                    if in_ch == out_ch {
+                        generator.render(&mut frame);
+                    } else {
+                        generator.render(&mut rendered);
+                        remap_channels(&rendered, in_ch, &mut frame, out_ch);
+                    }
+                    sink.push(&frame);
+                });
                 if pacer.wait() {
                     sink.stats().resyncs.fetch_add(1, Ordering::Relaxed);
                 }

@@ -306,8 +306,18 @@ impl Capture {
         }
     }
 
-    /// The data callback body: real-time safe.
+    /// The data callback body: real-time safe. In debug builds with the
+    /// `assert_no_alloc` allocator installed (the crate's unit tests), an allocation or
+    /// free in here aborts.
     fn feed<T>(&mut self, data: &[T])
+    where
+        T: SizedSample,
+        f32: FromSample<T>,
+    {
+        assert_no_alloc::assert_no_alloc(|| self.feed_frames(data));
+    }
+
+    fn feed_frames<T>(&mut self, data: &[T])
     where
         T: SizedSample,
         f32: FromSample<T>,
