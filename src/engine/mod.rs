@@ -2,7 +2,7 @@
 //! frame into one stereo frame per listened-to mix. No I/O, no network, no tokio.
 //!
 //! - [`params`]: the snapshots the store publishes; [`mixer`]: the pure kernel;
-//!   [`kernel`]: its vectorized loops; [`pan`], [`limiter`], [`meters`]: one job each;
+//!   [`kernel`]: its vectorized loops; [`pan`], [`limiter`], [`crate::meters`] (outside, read by control too): one job each;
 //!   [`taps`]: listeners of a mix.
 //!
 //! Real-time contract of the engine thread, in the steady state: no allocation, no
