@@ -6,6 +6,10 @@
 //! `param_sync` of the same change. The echo baseline uses 50 sessions sending the same
 //! JSON text and timing its echo.
 //!
+//! Fan-out: one active pair alone (2 sessions), then the same pair beside 198 idle
+//! sessions of other musicians (200 sessions). Store events are routed per client, so
+//! the idle sessions are never woken and the two `param_sync` p99s should match.
+//!
 //! Run: `cargo bench --bench ws` (prints a table; figures go to BENCHMARKS.md).
 
 use std::sync::Arc;
@@ -85,10 +89,32 @@ async fn run_echo(url: String) -> Vec<f64> {
     all
 }
 
-async fn run_monmix(url: String) -> (Vec<f64>, Vec<f64>) {
+/// `idle` sessions of other clients that join, then only read (as an open page does).
+async fn idle_sessions(url: &str, idle: usize) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut out = Vec::with_capacity(idle);
+    for i in 0..idle {
+        let (mut s, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        s.send(Message::Text(
+            json!({"type":"hello","name":format!("idle {i}")})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+        let _ = next_json(&mut s).await;
+        out.push(tokio::spawn(async move {
+            while !next_json(&mut s).await.is_null() {}
+        }));
+    }
+    out
+}
+
+async fn run_monmix(url: String, clients: usize) -> (Vec<f64>, Vec<f64>) {
     let sync_times = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
-    for c in 0..CLIENTS {
+    for c in 0..clients {
         let url = url.clone();
         let sync_times = sync_times.clone();
         tasks.push(tokio::spawn(async move {
@@ -184,7 +210,9 @@ fn main() -> anyhow::Result<()> {
         cfg.audio.input = "tones".into();
         cfg.audio.channels = 8;
         cfg.state.path = dir.path().join("state.json");
-        cfg.security.max_sessions_per_ip = 64;
+        cfg.security.max_sessions_per_ip = 512;
+        cfg.server.max_connections_per_ip = 512;
+        cfg.state.max_clients = 512;
         let server = monmix::server::Server::start(cfg).await?;
         let url = format!("ws://{}/ws", server.http_addr());
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -202,7 +230,14 @@ fn main() -> anyhow::Result<()> {
         // Warm up both, then measure baseline and monmix back to back.
         let _ = run_echo(echo_url.clone()).await;
         let mut base = run_echo(echo_url).await;
-        let (mut acks, mut syncs) = run_monmix(url).await;
+        let (mut acks, mut syncs) = run_monmix(url.clone(), CLIENTS).await;
+        // Fan-out: one pair alone, then beside 198 idle sessions.
+        let (_, mut alone) = run_monmix(url.clone(), 1).await;
+        let idle = idle_sessions(&url, 198).await;
+        let (_, mut crowd) = run_monmix(url.clone(), 1).await;
+        for t in idle {
+            t.abort();
+        }
 
         let b50 = pct(&mut base, 0.5);
         let b99 = pct(&mut base, 0.99);
@@ -216,6 +251,15 @@ fn main() -> anyhow::Result<()> {
         println!("| bare echo WS round trip (baseline) | {} | {b50:.0} | {b99:.0} | 1.00 | 1.00 |", base.len());
         println!("| monmix update_gain -> gain_updated | {} | {a50:.0} | {a99:.0} | {:.2} | {:.2} |", acks.len(), a50 / b50, a99 / b99);
         println!("| monmix update_gain -> param_sync on 2nd device | {} | {s50:.0} | {s99:.0} | {:.2} | {:.2} |", syncs.len(), s50 / b50, s99 / b99);
+        let (l50, l99) = (pct(&mut alone, 0.5), pct(&mut alone, 0.99));
+        let (c50, c99) = (pct(&mut crowd, 0.5), pct(&mut crowd, 0.99));
+        println!();
+        println!("fan-out: one pair changing, {CHANGES} changes");
+        println!("| sessions open | samples | param_sync p50 µs | p99 µs | p99 / echo p99 |");
+        println!("|---|---|---|---|---|");
+        println!("| 2 (the pair alone) | {} | {l50:.0} | {l99:.0} | {:.2} |", alone.len(), l99 / b99);
+        println!("| 200 (the pair + 198 idle) | {} | {c50:.0} | {c99:.0} | {:.2} |", crowd.len(), c99 / b99);
+        println!("| ratio 200 / 2 | | {:.2} | {:.2} | |", c50 / l50, c99 / l99);
         let _ = stop_tx.send(());
         let _ = serving.await;
         anyhow::Ok(())

@@ -1036,3 +1036,31 @@ fn a_change_rebuilds_only_its_own_mix() {
     // The snapshot equals a full rebuild of the state.
     assert_eq!(after, store.engine_params());
 }
+
+/// Events are routed per client: a receiver of one client's events sees that client's
+/// changes and nothing else, so a change wakes only the sessions showing that mix.
+#[test]
+fn client_events_carry_only_that_client() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _published) = open_with(opts(dir.path(), 8));
+    register(&store, "a", "tok-a");
+    register(&store, "b", "tok-b");
+    let mut only_a = store.client_events("a");
+    let mut only_a_too = store.client_events("a");
+    let mut all = store.events();
+    for (id, gain) in [("b", 0.5), ("a", 0.25), ("b", 0.75)] {
+        store
+            .apply(cmd(id, Op::SetGain { channel: 0, gain }))
+            .expect("gain");
+    }
+    for rx in [&mut only_a, &mut only_a_too] {
+        let e = rx.try_recv().expect("a's change");
+        assert_eq!(e.client_id, "a");
+        assert!(rx.try_recv().is_err(), "b's changes are not routed to a");
+    }
+    let mut n = 0;
+    while all.try_recv().is_ok() {
+        n += 1;
+    }
+    assert_eq!(n, 3, "the all-events channel still sees everything");
+}

@@ -400,6 +400,10 @@ pub struct Session {
     pub client_id: Option<String>,
     /// Engineer: the client whose mix it has open (gets its `param_sync`).
     pub watching: Option<String>,
+    /// The store sequence just before a mix snapshot this session just sent (`welcome`,
+    /// `client_mix`), taken by the socket loop: it subscribes to that client's events
+    /// after the snapshot, and resyncs if anything changed in between.
+    pub snapshot_seq: Option<u64>,
     pub meters: bool,
     /// Engineer: the hash of the cue token its `welcome` carried (revoked when it ends).
     cue_token_hash: Option<String>,
@@ -559,6 +563,7 @@ impl Session {
             role: None,
             client_id: None,
             watching: None,
+            snapshot_seq: None,
             meters: false,
             bucket: Bucket {
                 tokens: limits.rate_per_sec as f64,
@@ -634,6 +639,7 @@ impl Session {
                     self.watching = None;
                     return Ok(Vec::new());
                 };
+                self.snapshot_seq = Some(hub.store.sequence());
                 let mix = hub.store.mix(&id).ok_or_else(|| {
                     WireError::new(ErrorCode::UnknownClient, format!("no client {id}"))
                         .with_ref("watch_client")
@@ -819,6 +825,7 @@ impl Session {
         }
         self.role = Some(role);
         self.client_id = client_id.clone();
+        self.snapshot_seq = Some(hub.store.sequence());
         let mix = client_id
             .as_ref()
             .and_then(|id| hub.store.mix(id))

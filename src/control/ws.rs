@@ -17,6 +17,7 @@ use tracing::{debug, warn};
 
 use super::session::{Hub, Role, Session};
 use crate::meters::Meters;
+use crate::state::Event;
 
 /// What a WebSocket session needs from the rest of the server (the HTTP router builds it
 /// from its own state): the hub, the meters it shows, and the shutdown signal.
@@ -76,6 +77,83 @@ pub async fn handler(
         })
 }
 
+/// The event channels of the mixes a session shows: its own and the one it watches.
+/// Only these wake the session (`Store::client_events`), so one fader move wakes the
+/// devices of that musician and the engineers watching them, not every session.
+#[derive(Default)]
+struct Shown {
+    own: Option<(String, broadcast::Receiver<Event>)>,
+    watched: Option<(String, broadcast::Receiver<Event>)>,
+}
+
+impl Shown {
+    /// Subscribes to what `session` shows now; returns the ids newly subscribed.
+    fn follow(&mut self, hub: &Hub, session: &Session) -> Vec<String> {
+        let mut new = Vec::new();
+        // Watching its own mix needs no second channel.
+        let watched = session
+            .watching
+            .as_ref()
+            .filter(|w| session.client_id.as_ref() != Some(*w));
+        for (slot, want) in [
+            (&mut self.own, session.client_id.as_ref()),
+            (&mut self.watched, watched),
+        ] {
+            if slot.as_ref().map(|(id, _)| id) != want {
+                *slot = want.map(|id| {
+                    new.push(id.clone());
+                    (id.clone(), hub.store.client_events(id))
+                });
+            }
+        }
+        new
+    }
+
+    /// The next event of one channel (never resolves for an empty slot).
+    async fn recv(
+        slot: &mut Option<(String, broadcast::Receiver<Event>)>,
+    ) -> (String, Result<Event, broadcast::error::RecvError>) {
+        match slot {
+            Some((id, rx)) => {
+                let ev = rx.recv().await;
+                let id = id.clone();
+                if matches!(ev, Err(broadcast::error::RecvError::Closed)) {
+                    *slot = None; // never poll a closed channel again
+                }
+                (id, ev)
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Sends the whole mix of `id` as one `param_sync` (after missed changes).
+fn send_mix(hub: &Hub, id: &str, send: &impl Fn(Value) -> bool) -> bool {
+    match hub.store.mix(id) {
+        Some(m) => send(
+            json!({"type": "param_sync", "client_id": id, "param": "mix", "value": super::session::mix_json(&m)}),
+        ),
+        None => true,
+    }
+}
+
+/// One event of a shown mix; `false` when the client does not read.
+fn on_client_event(
+    hub: &Hub,
+    session: &Session,
+    id: &str,
+    ev: Result<Event, broadcast::error::RecvError>,
+    send: &impl Fn(Value) -> bool,
+) -> bool {
+    match ev {
+        Ok(ev) => session.on_event(&ev).is_none_or(send),
+        // Missed changes: resend the whole mix so the page is right again.
+        Err(broadcast::error::RecvError::Lagged(_)) => send_mix(hub, id, send),
+        // The store outlives every session; nothing to do.
+        Err(broadcast::error::RecvError::Closed) => true,
+    }
+}
+
 /// Why a session ended (logged at debug level; the client sees a close frame).
 enum End {
     Closed,
@@ -100,7 +178,7 @@ async fn run(app: Arc<WsContext>, socket: WebSocket, session: &mut Session) {
         let _ = sink.close().await;
     });
 
-    let mut events = hub.store.events();
+    let mut shown = Shown::default();
     let mut roster = hub.roster_changes();
     let mut ping = tokio::time::interval(limits.ping_every);
     ping.tick().await;
@@ -138,6 +216,14 @@ async fn run(app: Arc<WsContext>, socket: WebSocket, session: &mut Session) {
                         if !out.into_iter().all(&send) {
                             break End::SlowReader;
                         }
+                        // Follow the mixes it shows now; a change that slipped in between
+                        // its snapshot and the subscription is covered by a resync.
+                        let snapshot = session.snapshot_seq.take();
+                        let newer = |seq: u64| seq != hub.store.sequence();
+                        let stale = |id: &String| snapshot.is_some_and(newer) && !send_mix(&hub, id, &send);
+                        if shown.follow(&hub, session).iter().any(stale) {
+                            break End::SlowReader;
+                        }
                     }
                     Some(Ok(Message::Binary(_))) => {
                         let e = super::protocol::WireError::new(super::protocol::ErrorCode::BadJson, "binary frames are not part of the protocol");
@@ -153,23 +239,12 @@ async fn run(app: Arc<WsContext>, socket: WebSocket, session: &mut Session) {
                     }
                 }
             }
-            ev = events.recv() => match ev {
-                Ok(ev) => {
-                    if let Some(v) = session.on_event(&ev) {
-                        if !send(v) { break End::SlowReader; }
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // Missed changes: resend the whole mix so the page is right again.
-                    if let Some(id) = session.client_id.clone().or(session.watching.clone()) {
-                        if let Some(m) = hub.store.mix(&id) {
-                            let v = json!({"type": "param_sync", "client_id": id, "param": "mix", "value": super::session::mix_json(&m)});
-                            if !send(v) { break End::SlowReader; }
-                        }
-                    }
-                }
-                Err(broadcast::error::RecvError::Closed) => break End::Shutdown,
-            },
+            (id, ev) = Shown::recv(&mut shown.own), if shown.own.is_some() => {
+                if !on_client_event(&hub, session, &id, ev, &send) { break End::SlowReader; }
+            }
+            (id, ev) = Shown::recv(&mut shown.watched), if shown.watched.is_some() => {
+                if !on_client_event(&hub, session, &id, ev, &send) { break End::SlowReader; }
+            }
             r = roster.recv(), if session.role == Some(Role::Engineer) => {
                 if !matches!(r, Err(broadcast::error::RecvError::Closed)) {
                     // Coalesce a burst of joins/leaves into one list.

@@ -9,7 +9,7 @@
 //! non-blocking (`publish` must be a cheap hand-off such as an `ArcSwap::store`, and must
 //! not call back into the store).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,6 +28,9 @@ use crate::engine::params::{EngineParams, MixParams};
 /// Events buffered per receiver before a slow one starts missing some (it then gets
 /// `RecvError::Lagged` and should resync from `snapshot()`).
 pub const EVENT_CAPACITY: usize = 1024;
+/// Events buffered per client for its sessions; a session further behind resyncs the
+/// whole mix.
+pub const CLIENT_EVENT_CAPACITY: usize = 256;
 
 /// How the store is set up.
 #[derive(Clone, Debug)]
@@ -120,6 +123,9 @@ pub struct Store {
     max_clients: usize,
     path: PathBuf,
     tx: broadcast::Sender<Event>,
+    /// Per-client event channels ([`Store::client_events`]): a change wakes only the
+    /// sessions showing that client's mix, not every session of the server.
+    topics: Mutex<HashMap<String, broadcast::Sender<Event>>>,
     publish: Publish,
     stats: Arc<PersistStats>,
     // Declared last: dropped after everything above, so the final write sees the state.
@@ -196,6 +202,7 @@ impl Store {
             max_clients: opts.max_clients,
             path: opts.path,
             tx,
+            topics: Mutex::new(HashMap::new()),
             publish,
             stats,
             persister,
@@ -266,9 +273,15 @@ impl Store {
                 mixes: g.params.clone(),
             });
         }
-        for e in &events {
-            // No receiver is fine.
-            let _ = self.tx.send(e.clone());
+        {
+            let topics = lock(&self.topics);
+            for e in &events {
+                // No receiver is fine.
+                let _ = self.tx.send(e.clone());
+                if let Some(t) = topics.get(&e.client_id) {
+                    let _ = t.send(e.clone());
+                }
+            }
         }
         drop(g);
         self.persister.mark_dirty();
@@ -743,9 +756,24 @@ impl Store {
         }
     }
 
-    /// A receiver of every event from now on.
+    /// A receiver of every event from now on (OSC feedback, tests).
     pub fn events(&self) -> broadcast::Receiver<Event> {
         self.tx.subscribe()
+    }
+
+    /// A receiver of the events of one client from now on: what a session showing that
+    /// mix needs, and nothing else. Channels nobody listens to any more are dropped here.
+    pub fn client_events(&self, client_id: &str) -> broadcast::Receiver<Event> {
+        let mut topics = lock(&self.topics);
+        topics.retain(|_, t| t.receiver_count() > 0);
+        match topics.get(client_id) {
+            Some(t) => t.subscribe(),
+            None => {
+                let (t, rx) = broadcast::channel(CLIENT_EVENT_CAPACITY);
+                topics.insert(client_id.to_owned(), t);
+                rx
+            }
+        }
     }
 
     pub fn mix(&self, id: &str) -> Option<MixState> {
