@@ -29,6 +29,7 @@ test:
 	@scripts/setup test
 	$(MAKE) lint
 	node scripts/check-cycles.mjs
+	npx --no-install eslint web tests/e2e scripts eslint.config.js
 	$(CARGO) build --bin monmix --example whep_listen
 	$(CARGO) test
 	$(MAKE) test-web

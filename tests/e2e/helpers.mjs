@@ -83,8 +83,12 @@ function killProc(proc, sig) {
   });
 }
 
+/**
+ * Starts chromium. Every context it makes asks the pages for their test hooks
+ * (`window.monmix`, web/js/ui.js `testHook`), which a musician's page does not carry.
+ */
 export async function launch() {
-  return chromium.launch({
+  const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     timeout: 30000,
@@ -101,6 +105,17 @@ export async function launch() {
       '--disable-dev-shm-usage',
     ],
   });
+  const newContext = browser.newContext.bind(browser);
+  /** A context as a musician's phone has it: no test hooks asked for. */
+  browser.newPlainContext = newContext;
+  browser.newContext = async (...args) => {
+    const ctx = await newContext(...args);
+    await ctx.addInitScript(() => {
+      globalThis.__MONMIX_TEST__ = true;
+    });
+    return ctx;
+  };
+  return browser;
 }
 
 export const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };

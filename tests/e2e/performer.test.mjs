@@ -78,6 +78,14 @@ test('join on a phone: name prompt, one strip per configured channel', { timeout
   assert.ok(w.js + w.css < 60 * 1024, `JS+CSS ${w.js + w.css} bytes`);
   assert.ok(w.js > 0 && w.css > 0);
   await ctx.close();
+
+  // A musician's page carries no test hooks: only a harness that asks gets window.monmix.
+  const plain = await browser.newPlainContext(PHONE);
+  const p2 = await plain.newPage();
+  await p2.goto(srv.url + '/');
+  await p2.getByLabel('Your name').waitFor();
+  assert.equal(await p2.evaluate(() => typeof window.monmix), 'undefined');
+  await plain.close();
 });
 
 test('an OSC fader and the page fader stand at the same place (one taper)', { timeout: 60000 }, async () => {

@@ -1,12 +1,12 @@
 // The performer page: join, my mix, listen, presets.
 import { Conn, banner } from './conn.js';
-import { Mixer, h, loadTaper } from './mixer.js';
+import { Mixer, loadTaper } from './mixer.js';
+import { $, h, toast, testHook } from './ui.js';
 import { Listener } from './whep.js';
 
 // Faders are drawn on the server's taper (the OSC one): fetch it before any strip exists.
 await loadTaper();
 
-const $ = (id) => document.getElementById(id);
 const KEY = 'monmix.identity';
 const load = () => {
   try {
@@ -22,6 +22,7 @@ let welcome = null;
 let mixer = null;
 let channelsKey = '';
 let serverName = 'monmix';
+let readyAt = 0; // first welcome, for the tests' time-to-interactive
 const pending = new Map(); // ops made while offline, replayed after reconnect
 
 const conn = new Conn(() => {
@@ -55,7 +56,7 @@ conn.on('welcome', (m) => {
   if (!mixer || key !== channelsKey) {
     channelsKey = key;
     mixer = new Mixer($('mixer'), m.channels, send);
-    window.monmix.mixer = mixer;
+    testHook('mixer', mixer);
   }
   mixer.setMix(m.mix);
   showName(m.mix?.name || ident.name);
@@ -67,7 +68,7 @@ conn.on('welcome', (m) => {
   document.title = `monmix — ${m.mix?.name || ''}`;
   $('about').textContent = `${serverName} · ${m.channels.length} channels · ${m.sample_rate / 1000} kHz · ${m.frame_ms} ms frames · id ${m.client_id}`;
   listener.restartSoon();
-  if (!window.monmix.readyAt) window.monmix.readyAt = performance.now();
+  if (!readyAt) testHook('readyAt', (readyAt = performance.now()));
 });
 
 function restoreMix(mix) {
@@ -86,22 +87,25 @@ function applyLocal(op) {
   if (map[op.type]) mixer.apply(map[op.type][0], op.channel, op[map[op.type][1]]);
 }
 
-conn.on('auto_resubscribed', (m) => restoreMix(m.mix));
 // First steps: nothing is in a new mix yet.
 function firstSteps() {
   if (!mixer || listener.want) return;
   const none = mixer.mix.channels.size === 0;
   $('listen-state').textContent = none ? 'Tap ON on the channels you want to hear' : stateText.idle;
 }
-conn.on('auto_resubscribed', firstSteps);
-conn.on('channels_updated', () => setTimeout(firstSteps));
-conn.on('param_sync', () => setTimeout(firstSteps));
+// One handler per server message (protocol/websocket.md).
+conn.on('auto_resubscribed', (m) => {
+  restoreMix(m.mix);
+  firstSteps();
+  remember();
+});
 conn.on('subscribed', (m) => restoreMix(m.mix));
 conn.on('preset_loaded', (m) => {
   mixer.setMix(m.mix);
   toast(`Loaded “${m.name}”`);
 });
 conn.on('param_sync', (m) => {
+  setTimeout(firstSteps);
   if (m.client_id !== ident.client_id || !mixer) return;
   mixer.apply(m.param, m.channel, m.value);
   if (m.param === 'name') showName(m.value);
@@ -111,7 +115,10 @@ conn.on('param_sync', (m) => {
     presetsRender(m.value.presets || []);
   }
 });
-conn.on('channels_updated', (m) => mixer?.apply('channels', null, m.channels));
+conn.on('channels_updated', (m) => {
+  mixer?.apply('channels', null, m.channels);
+  setTimeout(firstSteps);
+});
 conn.on('mute_updated', (m) => mixer?.apply('mute', m.channel, m.muted));
 conn.on('solo_updated', (m) => mixer?.apply('solo', m.channel, m.soloed));
 conn.on('renamed', (m) => showName(m.name));
@@ -148,7 +155,8 @@ $('join-form').addEventListener('submit', (e) => {
 // ---- listen ----
 const audio = $('audio');
 const listener = new Listener(audio, () => ({ clientId: ident.client_id, bearer: ident.token }));
-window.monmix = { conn, listener, mixer: null };
+testHook('conn', conn);
+testHook('listener', listener);
 const listenBtn = $('listen');
 const stateText = {
   idle: 'Tap Listen to hear your mix',
@@ -297,20 +305,6 @@ for (const d of document.querySelectorAll('dialog')) {
   d.addEventListener('click', (e) => e.target === d && d.close());
 }
 
-let toastTimer = 0;
-function toast(text, bad = false) {
-  let t = document.querySelector('.toast');
-  if (!t) {
-    t = h('div', { class: 'toast', role: 'status', 'aria-live': 'polite' });
-    document.body.append(t);
-  }
-  t.textContent = text;
-  t.classList.toggle('bad', bad);
-  t.classList.add('show');
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => t.classList.remove('show'), 2200);
-}
-
 // ---- start ----
 // Show the last known mix at once (fast start, and something to look at while offline);
 // the server's copy replaces it as soon as the socket is up.
@@ -323,13 +317,12 @@ function remember() {
 }
 addEventListener('pagehide', remember);
 document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && remember());
-conn.on('auto_resubscribed', remember);
 try {
   const last = JSON.parse(localStorage.getItem(LAST) || 'null');
   if (last && last.client_id && last.client_id === ident.client_id) {
     channelsKey = JSON.stringify(last.channels);
     mixer = new Mixer($('mixer'), last.channels, send);
-    window.monmix.mixer = mixer;
+    testHook('mixer', mixer);
     mixer.setMix(last.mix);
     showName(last.mix.name || ident.name);
     presetsRender(last.mix.presets || []);

@@ -1,12 +1,12 @@
 // The engineer page: every client, their mixes, cue listening, input meters, join QR.
 import { Conn, banner } from './conn.js';
-import { Mixer, h, loadTaper } from './mixer.js';
+import { Mixer, loadTaper } from './mixer.js';
+import { $, h, toast, testHook } from './ui.js';
 import { Listener } from './whep.js';
 
 // Faders are drawn on the server's taper (the OSC one): fetch it before any strip exists.
 await loadTaper();
 
-const $ = (id) => document.getElementById(id);
 const PIN_KEY = 'monmix.engineer.pin';
 let pin = sessionStorage.getItem(PIN_KEY) || '';
 let channels = [];
@@ -21,7 +21,7 @@ let cueBearer = ''; // welcome.cue_token (WHEP bearer for any mix), else the sig
 const isToken = (v) => v.length >= 16;
 const conn = new Conn(() => (isToken(pin) ? { type: 'hello', engineer_token: pin } : { type: 'hello', admin_pin: pin }));
 banner(conn, $('banner'));
-window.monmix = { conn };
+testHook('conn', conn);
 
 conn.on('welcome', (m) => {
   if (m.role !== 'engineer') return;
@@ -49,7 +49,7 @@ conn.on('error', (m) => {
     $('pin').select();
     return;
   }
-  toast(m.message || m.code);
+  toast(m.message || m.code, true);
 });
 conn.on('clients', (m) => {
   clients = m.clients;
@@ -60,7 +60,7 @@ conn.on('client_mix', (m) => {
   mixer = new Mixer($('mixer'), channels, (op) => conn.send({ type: 'update_client_mix', client_id: selected, op }), { masterLabel: 'Master', whose: 'the' });
   mixer.setMix(m.mix);
   $('client-title').textContent = `${m.mix.name || 'Unnamed'} — mix`;
-  window.monmix.mixer = mixer;
+  testHook('mixer', mixer);
 });
 conn.on('param_sync', (m) => {
   if (m.client_id === selected && mixer) {
@@ -168,7 +168,7 @@ function close() {
 
 // ---- cue ----
 const cue = new Listener($('audio'), () => ({ clientId: cueFor, bearer: cueBearer }));
-window.monmix.listener = cue;
+testHook('listener', cue);
 cue.addEventListener('state', (e) => {
   const { state, detail } = e.detail;
   $('cue').setAttribute('aria-pressed', String(cue.want));
@@ -228,19 +228,6 @@ fetch('/api/status')
   .catch(() => {});
 $('qr-btn').addEventListener('click', () => $('qr').showModal());
 $('qr').addEventListener('click', (e) => e.target === $('qr') && $('qr').close());
-
-let toastTimer = 0;
-function toast(text) {
-  let t = document.querySelector('.toast');
-  if (!t) {
-    t = h('div', { class: 'toast bad', role: 'status' });
-    document.body.append(t);
-  }
-  t.textContent = text;
-  t.classList.add('show');
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => t.classList.remove('show'), 2500);
-}
 
 setInterval(() => clients.length && renderClients(), 30000);
 if (pin) conn.start();

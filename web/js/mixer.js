@@ -1,6 +1,8 @@
 // Channel strips: on/off, vertical dB fader with meter, pan, mute, solo; a master fader.
 // Used by the performer page (its own mix) and the engineer page (any client's mix).
 
+import { h } from './ui.js';
+
 // The fader curve is the server's (crate::taper, the same one OSC faders use), loaded from
 // GET /api/taper before any fader is drawn: [[pos, dB], …] ascending; below the first
 // point the linear gain falls to 0 at position 0.
@@ -75,17 +77,6 @@ export const gainToDb = (g) => (g > 0 ? 20 * Math.log10(g) : -Infinity);
 export const dbToGain = (db) => (db === -Infinity ? 0 : Math.min(2, Math.round(10 ** (db / 20) * 1e4) / 1e4));
 export const fmtDb = (db) => (db === -Infinity || db < -89.5 ? '−∞' : (db > 0.05 ? '+' : db < -0.05 ? '−' : '') + Math.abs(db).toFixed(1));
 
-function h(tag, attrs = {}, ...kids) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'class') el.className = v;
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else if (v !== false && v != null) el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of kids) if (c != null) el.append(c);
-  return el;
-}
-export { h };
 
 /** Sends at most every `ms` while values keep coming; the last value is always sent. */
 function throttle(fn, ms) {
