@@ -40,15 +40,44 @@ fn streams_a_mix_meters_it_and_plays_silence_when_input_stops() {
     assert_eq!(tap.slot(), 0);
 
     let mut frame = vec![0.0; 2 * CFG.frame_len];
+    // The spectrum is checked over one second of *contiguous* audio. A scheduling hiccup
+    // of this busy test machine (an underrun: a frame of silence; an overrun or a tap
+    // drop: a skipped frame) cuts the tones, and the cut spreads energy across the
+    // spectrum (failed CI: an absent tone at -76 dBFS). Such a window is counted, not
+    // judged: the mix is checked on the first clean one, and a clean one must come.
+    let glitches = |e: &monmix::engine::EngineHandle| {
+        let s = e.stats().snapshot();
+        s.underruns + s.overruns + s.tap_drops
+    };
     let mut out = Vec::new();
-    for i in 0..105 {
+    let mut dirty = 0;
+    for i in 0..5 {
         assert!(
             tap.recv(&mut frame, Instant::now() + Duration::from_secs(1)),
             "frame {i} did not arrive"
-        );
-        if i >= 5 {
-            out.extend_from_slice(&frame); // after the ramp-in of the first frames
+        ); // the ramp-in of the first frames
+    }
+    for _attempt in 0..5 {
+        let before = glitches(&engine);
+        out.clear();
+        for i in 0..100 {
+            assert!(
+                tap.recv(&mut frame, Instant::now() + Duration::from_secs(1)),
+                "frame {i} did not arrive"
+            );
+            out.extend_from_slice(&frame);
         }
+        if glitches(&engine) == before {
+            break;
+        }
+        dirty += 1;
+    }
+    assert!(
+        dirty < 5,
+        "no second without an underrun, overrun or tap drop"
+    );
+    if dirty > 0 {
+        eprintln!("{dirty} one-second window(s) with a scheduling glitch skipped");
     }
     check_reference_mix(&channel(&out, 2, 0), &channel(&out, 2, 1));
 

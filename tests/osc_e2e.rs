@@ -545,7 +545,9 @@ fn liblo_oscsend_and_oscdump_interoperate() {
             .output()
             .is_err()
     {
-        eprintln!("\n*** SKIPPED: oscsend/oscdump not installed (scripts/setup test installs liblo-tools) ***\n");
+        common::cannot_run(
+            "oscsend/oscdump not installed (scripts/setup test installs liblo-tools)",
+        );
         return;
     }
     let Some(ns) = Netns::create("liblo") else {

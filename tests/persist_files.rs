@@ -2,6 +2,8 @@
 //! writer follows a change within 100 ms, `.bak` holds the previous generation, and a
 //! failing disk is survived and caught up with.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -347,7 +349,7 @@ fn full_disk_keeps_the_last_good_file_and_recovers() {
         .status()
         .is_ok_and(|s| s.success());
     if !mounted {
-        eprintln!("skipped: cannot mount a tmpfs (not root?)");
+        common::cannot_run("cannot mount a tmpfs (not root?)");
         return;
     }
     let _guard = Mounted(mnt.clone());

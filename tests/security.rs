@@ -385,9 +385,7 @@ async fn a_performer_osc_surface_changes_its_own_mix_only() {
 fn osc_from_a_source_outside_the_allow_list_is_dropped() {
     use common::netns::{serve, Netns};
     if std::process::Command::new("oscsend").output().is_err() {
-        eprintln!(
-            "\n*** SKIPPED: oscsend not installed (scripts/setup test installs liblo-tools) ***\n"
-        );
+        common::cannot_run("oscsend not installed (scripts/setup test installs liblo-tools)");
         return;
     }
     let Some(ns) = Netns::create("oscdeny") else {

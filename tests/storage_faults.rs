@@ -100,7 +100,7 @@ async fn read_only_and_full_disk_are_survived_and_caught_up() {
     let top = tempfile::tempdir().unwrap();
     let mnt = top.path().join("state");
     let Some(fs) = Tmpfs::mount(&mnt, "256k") else {
-        eprintln!("\n*** SKIPPED: cannot mount a tmpfs (not root?) ***\n");
+        common::cannot_run("cannot mount a tmpfs (not root?)");
         return;
     };
     // Config and log stay off the faulty file system (an open log would also keep it

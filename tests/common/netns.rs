@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 pub struct Netns(pub String);
 
 impl Netns {
-    /// None (after a loud message) when not root or namespaces are unavailable.
+    /// None when not root or namespaces are unavailable (a failure under CI, a loud skip
+    /// elsewhere: [`super::cannot_run`]).
     pub fn create(tag: &str) -> Option<Netns> {
         let root = Command::new("id").arg("-u").output().ok()?;
         if String::from_utf8_lossy(&root.stdout).trim() != "0" {
-            eprintln!("\n*** SKIPPED: needs root (network namespaces) ***\n");
+            super::cannot_run("needs root (network namespaces)");
             return None;
         }
         let name = format!("monmix-{tag}-{}", std::process::id());
@@ -25,9 +26,7 @@ impl Netns {
                 .unwrap_or(false)
         };
         if !ok(&["netns", "add", &name]) {
-            eprintln!(
-                "\n*** SKIPPED: `ip netns add` failed (no iproute2 or no CAP_SYS_ADMIN) ***\n"
-            );
+            super::cannot_run("`ip netns add` failed (no iproute2 or no CAP_SYS_ADMIN)");
             return None;
         }
         let ns = Netns(name);

@@ -11,6 +11,8 @@ mod cue;
 mod hub;
 mod ops;
 mod pin;
+#[cfg(test)]
+mod tests;
 
 pub use acks::{mix_json, param_sync};
 pub use hub::{Admission, Hub};
