@@ -11,6 +11,7 @@ pub mod command;
 pub mod identity;
 pub mod model;
 pub mod persist;
+mod sanitize;
 pub mod store;
 
 pub use command::{Applied, Change, Command, Event, Op, StoreError};

@@ -13,6 +13,7 @@
 //!   implementation. [`encoder`]: Opus settings and the per-mix encoder.
 //! - [`whep`]: the RFC 9725 HTTP endpoints over a [`whep::WhepBackend`] (auth, slots).
 //! - [`stats`]: counters and histograms, Prometheus text.
+//! - `options`: [`StreamOptions`] and [`udp_addrs_for`]; `error`: [`StreamError`].
 //!
 //! Placement: a mix lives on one shard (the least loaded when its first listener came), with
 //! all its listeners, so its packet is encoded once and fanned out without leaving the
@@ -21,6 +22,8 @@
 //! peer that never connects or vanishes: see [`shard::Lifecycle`]).
 
 pub mod encoder;
+mod error;
+mod options;
 pub mod shard;
 pub mod stats;
 pub mod str0m_peer;
@@ -29,13 +32,15 @@ pub mod udp;
 pub mod whep;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 pub use encoder::EncoderConfig;
+pub use error::StreamError;
+pub use options::{udp_addrs_for, StreamOptions};
 pub use shard::Lifecycle;
 pub use stats::StreamStats;
 pub use str0m_peer::Str0mTransport;
@@ -45,96 +50,6 @@ use crate::engine::{EngineError, EngineHandle};
 use encoder::MixEncoder;
 use shard::{Command, Shard};
 use udp::Sockets;
-
-/// Errors of the streaming side. Each maps to one HTTP status in [`whep`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StreamError {
-    /// The offer cannot be served (400): not SDP, no audio, no Opus…
-    #[error("bad offer: {0}")]
-    BadOffer(String),
-    /// Listener limit reached (503).
-    #[error("too many listeners (max {max})")]
-    TooManyListeners { max: usize },
-    /// No such session (404).
-    #[error("no such session")]
-    SessionNotFound,
-    #[error("invalid stream config: {0}")]
-    Config(&'static str),
-    #[error("opus encoder: {0}")]
-    Encoder(String),
-    #[error("transport: {0}")]
-    Transport(String),
-    #[error("engine: {0}")]
-    Engine(#[from] EngineError),
-    #[error("{0}")]
-    Internal(String),
-}
-
-/// Settings of the streaming service; every field has a working default.
-#[derive(Clone, Debug)]
-pub struct StreamOptions {
-    /// Opus settings. `frame_len` is taken from the engine.
-    pub encoder: EncoderConfig,
-    /// Shard threads (default: number of cores).
-    pub shards: usize,
-    /// Listeners across all mixes (default 256); more get 503.
-    pub max_listeners: usize,
-    /// Connect and vanish timeouts of a listener.
-    pub lifecycle: Lifecycle,
-    /// Local UDP addresses (port 0 = ephemeral), each shard binds one socket per address;
-    /// they are the host candidates, so phones must reach them. See [`udp_addrs_for`].
-    pub udp_addrs: Vec<SocketAddr>,
-    /// Tests and benchmarks only: the shards get no thread of their own; the caller drives
-    /// them with [`StreamService::run_pass`] (to measure or count what one pass does).
-    pub manual: bool,
-}
-
-impl Default for StreamOptions {
-    fn default() -> Self {
-        StreamOptions {
-            encoder: EncoderConfig::default(),
-            shards: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            max_listeners: 256,
-            lifecycle: Lifecycle::default(),
-            udp_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-            manual: false,
-        }
-    }
-}
-
-/// The UDP addresses for a server whose HTTP side listens on `http_bind`:
-/// `stream.public_ip` when set (the address phones reach), else the HTTP address's IP; a
-/// wildcard (`0.0.0.0`/`::`) becomes every interface address of that family, loopback and
-/// link-local excluded (loopback if there is nothing else). Ports are ephemeral.
-pub fn udp_addrs_for(http_bind: SocketAddr, public_ip: Option<IpAddr>) -> Vec<SocketAddr> {
-    let ip = public_ip.unwrap_or(http_bind.ip());
-    if !ip.is_unspecified() {
-        return vec![SocketAddr::new(ip, 0)];
-    }
-    let v4 = ip.is_ipv4();
-    let mut out: Vec<SocketAddr> = if_addrs::get_if_addrs()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|i| i.ip())
-        .filter(|a| a.is_ipv4() == v4 && !a.is_loopback())
-        .filter(|a| match a {
-            IpAddr::V4(a) => !a.is_link_local(),
-            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) != 0xfe80,
-        })
-        .map(|a| SocketAddr::new(a, 0))
-        .collect();
-    out.dedup();
-    if out.is_empty() {
-        let lo = if v4 {
-            IpAddr::from([127, 0, 0, 1])
-        } else {
-            IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])
-        };
-        out.push(SocketAddr::new(lo, 0));
-    }
-    out
-}
 
 /// A session just opened.
 #[derive(Debug, Clone)]

@@ -14,8 +14,11 @@ use crate::state::{Store, StoreOptions};
 const PIN: &str = "2468";
 
 fn hub(dir: &std::path::Path) -> Hub {
-    let (store, _) =
-        Store::open(StoreOptions::new(dir.join("state.json"), 8), Box::new(|_| {})).expect("store");
+    let (store, _) = Store::open(
+        StoreOptions::new(dir.join("state.json"), 8),
+        Box::new(|_| {}),
+    )
+    .expect("store");
     let security = SecurityConfig {
         admin_pin: PIN.into(),
         ..SecurityConfig::default()
@@ -111,14 +114,38 @@ fn bad_input_gets_one_error_and_changes_nothing() {
     let seq = hub.store.sequence();
     let file = serde_json::to_string(&hub.store.snapshot()).expect("json");
     for (text, code) in [
-        (r#"{"type":"update_gain","channel":1,"gain":2.5}"#, "out_of_range"),
-        (r#"{"type":"update_gain","channel":1,"gain":-0.1}"#, "out_of_range"),
-        (r#"{"type":"update_gain","channel":1,"gain":NaN}"#, "bad_json"),
-        (r#"{"type":"update_gain","channel":1,"gain":1e309}"#, "bad_json"),
-        (r#"{"type":"update_gain","channel":8,"gain":0.5}"#, "unknown_channel"),
-        (r#"{"type":"update_gain","channel":-1,"gain":0.5}"#, "unknown_channel"),
-        (r#"{"type":"update_pan","channel":1,"pan":1.5}"#, "out_of_range"),
-        (r#"{"type":"update_gain","channel":1,"gain":"loud"}"#, "bad_json"),
+        (
+            r#"{"type":"update_gain","channel":1,"gain":2.5}"#,
+            "out_of_range",
+        ),
+        (
+            r#"{"type":"update_gain","channel":1,"gain":-0.1}"#,
+            "out_of_range",
+        ),
+        (
+            r#"{"type":"update_gain","channel":1,"gain":NaN}"#,
+            "bad_json",
+        ),
+        (
+            r#"{"type":"update_gain","channel":1,"gain":1e309}"#,
+            "bad_json",
+        ),
+        (
+            r#"{"type":"update_gain","channel":8,"gain":0.5}"#,
+            "unknown_channel",
+        ),
+        (
+            r#"{"type":"update_gain","channel":-1,"gain":0.5}"#,
+            "unknown_channel",
+        ),
+        (
+            r#"{"type":"update_pan","channel":1,"pan":1.5}"#,
+            "out_of_range",
+        ),
+        (
+            r#"{"type":"update_gain","channel":1,"gain":"loud"}"#,
+            "bad_json",
+        ),
         (r#"{"type":"teleport"}"#, "unknown_type"),
         (r#"not json"#, "bad_json"),
         (r#"{"type":"list_clients"}"#, "forbidden"),
@@ -146,7 +173,8 @@ fn a_flood_is_rate_limited_with_one_notice_per_second() {
     let t = Instant::now();
     let (mut a, _, _) = performer(&hub, 1, t);
     let rate = hub.limits.rate_per_sec as usize;
-    let gain = |i: usize| json!({"type": "update_gain", "channel": 0, "gain": (i % 2) as f64 * 0.5});
+    let gain =
+        |i: usize| json!({"type": "update_gain", "channel": 0, "gain": (i % 2) as f64 * 0.5});
     // The hello took one token; the rest of the burst is served at the same instant.
     for i in 1..rate {
         let out = send(&mut a, &hub, gain(i), t);
@@ -154,7 +182,10 @@ fn a_flood_is_rate_limited_with_one_notice_per_second() {
     }
     let out = send(&mut a, &hub, gain(0), t);
     assert_eq!(out[0]["code"], "rate_limited", "{out:?}");
-    assert!(send(&mut a, &hub, gain(1), t).is_empty(), "one notice, then silence");
+    assert!(
+        send(&mut a, &hub, gain(1), t).is_empty(),
+        "one notice, then silence"
+    );
     let later = t + Duration::from_secs(1);
     let out = send(&mut a, &hub, gain(1), later);
     assert_eq!(out[0]["type"], "gain_updated", "tokens refill: {out:?}");
@@ -168,7 +199,12 @@ fn engineer_watches_and_edits_a_musicians_mix() {
     let (_a, id, _) = performer(&hub, 1, t);
 
     let mut wrong = Session::new(5, ip(), &hub.limits, t);
-    let out = send(&mut wrong, &hub, json!({"type": "hello", "admin_pin": "0000"}), t);
+    let out = send(
+        &mut wrong,
+        &hub,
+        json!({"type": "hello", "admin_pin": "0000"}),
+        t,
+    );
     assert_eq!(out[0]["code"], "unauthorized", "{out:?}");
     assert_eq!(wrong.role, None);
 
@@ -179,7 +215,12 @@ fn engineer_watches_and_edits_a_musicians_mix() {
     assert!(out[0]["cue_token"].as_str().is_some_and(|c| c.len() >= 32));
     assert_eq!(e.role, Some(Role::Engineer));
 
-    let out = send(&mut e, &hub, json!({"type": "watch_client", "client_id": id}), t);
+    let out = send(
+        &mut e,
+        &hub,
+        json!({"type": "watch_client", "client_id": id}),
+        t,
+    );
     assert_eq!(out[0]["type"], "client_mix");
     assert_eq!(e.watching.as_deref(), Some(id.as_str()));
     assert!(e.snapshot_seq.is_some(), "a snapshot went out");
@@ -195,6 +236,11 @@ fn engineer_watches_and_edits_a_musicians_mix() {
     assert_eq!(out[0]["client_id"], id.as_str());
     assert_eq!(hub.store.mix(&id).expect("mix").pan(2), -1.0);
 
-    let out = send(&mut e, &hub, json!({"type": "watch_client", "client_id": "c-nobody"}), t);
+    let out = send(
+        &mut e,
+        &hub,
+        json!({"type": "watch_client", "client_id": "c-nobody"}),
+        t,
+    );
     assert_eq!(out[0]["code"], "unknown_client");
 }
