@@ -220,16 +220,35 @@ async fn whep_full(ctx: &Ctx, i: usize) {
     l.close().await;
 }
 
+/// POSTs reset by the server's side before an answer, retried (a phone's page retries
+/// too). Failed CI once during the 500-connection warm-up burst on a loaded machine; each
+/// one is counted and printed, and more than a few fail the test.
+static POST_RESETS: AtomicU64 = AtomicU64::new(0);
+
 async fn post(ctx: &Ctx, c: &Client) -> String {
-    let r = http_request(
-        "POST",
-        &format!("http://{}/whep/{}", ctx.addr, c.id),
-        Some(&c.token),
-        Some(("application/sdp", &ctx.offer)),
-        Duration::from_secs(15),
-    )
-    .await
-    .expect("POST");
+    let mut tries = 0;
+    let r = loop {
+        match http_request(
+            "POST",
+            &format!("http://{}/whep/{}", ctx.addr, c.id),
+            Some(&c.token),
+            Some(("application/sdp", &ctx.offer)),
+            Duration::from_secs(15),
+        )
+        .await
+        {
+            Err(crate::whep_listener::ClientError::Io(e))
+                if e.kind() == std::io::ErrorKind::ConnectionReset && tries < 3 =>
+            {
+                tries += 1;
+                let n = POST_RESETS.fetch_add(1, Ordering::Relaxed) + 1;
+                eprintln!("churn: WHEP POST reset by the server ({n} so far), retrying");
+                assert!(n <= 10, "{n} WHEP POSTs reset");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            r => break r.expect("POST"),
+        }
+    };
     assert_eq!(r.status, 201, "POST: {}", r.body);
     r.header("location").expect("Location").to_owned()
 }
