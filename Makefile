@@ -1,7 +1,7 @@
 # monmix: two commands.
 #   make run    install what is missing, build release, serve the demo band
 #   make test   install what tests need, then every check CI runs
-#               (includes tests/fuzz_smoke.rs: a short fuzz run of every target)
+#               (includes tests/it/fuzz_smoke.rs: a short fuzz run of every target)
 #   make fuzz   long cargo-fuzz runs: FUZZ_SECONDS per target (600), FUZZ_MERGE=1 keeps new corpus
 CARGO ?= cargo
 ARGS ?=
@@ -22,8 +22,8 @@ run: build
 	./target/release/monmix serve $(ARGS)
 
 lint:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test:
 	@scripts/setup test

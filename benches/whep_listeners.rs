@@ -10,21 +10,23 @@
 //! `cargo bench --bench whep_listeners` (env: `MONMIX_BENCH_N=1,16,64,128`,
 //! `MONMIX_BENCH_SECS=10`, `MONMIX_BENCH_PERF=FILE` to `perf record` the child at N=64).
 
+#[path = "../tests/common/feeder.rs"]
+mod feeder;
+#[path = "../tests/common/proc_stats.rs"]
+mod proc_stats;
 #[path = "../tests/common/whep_listener.rs"]
 mod whep_listener;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::feeder::Feeder;
+use crate::proc_stats::ProcStats;
 use crate::whep_listener::{http_request, ClientOptions, WhepListener};
 use axum::routing::{get, post};
-use monmix::audio::tones::Tones;
-use monmix::audio::Generator;
 use monmix::engine::{ChannelParams, Engine, EngineOptions, EngineParams, MixParams};
-use monmix::frames::pipe;
 use monmix::stream::encoder::{EncoderConfig, MixEncoder};
 use monmix::stream::whep::{self, AuthError, WhepBackend};
 use monmix::stream::{StreamOptions, StreamService, StreamStats};
@@ -102,34 +104,8 @@ fn this_thread_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
-}
-
 fn server_main() {
-    let (mut w, r) = pipe(CHANNELS * FRAME_LEN, 16);
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    std::thread::Builder::new()
-        .name("bench-tones".into())
-        .spawn(move || {
-            let mut tones = Tones::new(CHANNELS);
-            let mut frame = vec![0.0; CHANNELS * FRAME_LEN];
-            let period = Duration::from_millis(10);
-            let mut next = Instant::now();
-            while !flag.load(Ordering::Relaxed) {
-                tones.render(&mut frame);
-                w.push(&frame);
-                next += period;
-                std::thread::sleep(next.saturating_duration_since(Instant::now()));
-            }
-        })
-        .expect("tones thread");
+    let (feeder, r) = Feeder::start(CHANNELS, FRAME_LEN);
     let engine = Engine::spawn(
         EngineOptions {
             channels: CHANNELS,
@@ -188,7 +164,7 @@ fn server_main() {
                     let st = s2.stats().clone();
                     async move {
                         let mut out = String::new();
-                        out += &format!("bare_encode_ns {bare_ns}\nrss_kb {}\n", rss_kb());
+                        out += &format!("bare_encode_ns {bare_ns}\nrss_kb {}\n", ProcStats::of_self().rss_kb);
                         for (k, v) in thread_cpu() {
                             out += &format!("thread {} {v}\n", k.replace(' ', "_"));
                         }
@@ -237,7 +213,7 @@ fn server_main() {
         });
         drop(axum::serve(listener, app).await);
     });
-    stop.store(true, Ordering::Relaxed);
+    drop(feeder);
 }
 
 // ---------------------------------------------------------------- parent (listeners)

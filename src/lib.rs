@@ -20,7 +20,6 @@
 //! - [`config`]: TOML settings + CLI overrides; every field has a working default.
 //! - [`http`]: the axum router.
 //! - [`server`]: wires the parts together and runs until shutdown.
-//! - `fuzzing` (hidden): entry points for cargo-fuzz and the fuzz smoke test.
 #![forbid(unsafe_code)]
 
 // The crate's own unit tests run with the real-time allocation guard armed: code inside
@@ -36,8 +35,6 @@ pub mod control;
 pub mod discovery;
 pub mod engine;
 pub mod frames;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod http;
 pub mod limits;
 pub mod meters;

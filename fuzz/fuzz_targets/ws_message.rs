@@ -1,5 +1,5 @@
 #![no_main]
-//! `monmix::fuzzing::ws_message`: see that function for what it drives and checks.
+//! `monmix_testkit::fuzzing::ws_message`: see that function for what it drives and checks.
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| monmix::fuzzing::ws_message(data));
+fuzz_target!(|data: &[u8]| monmix_testkit::fuzzing::ws_message(data));

@@ -4,4 +4,5 @@
 pub mod osc;
 pub mod protocol;
 pub mod session;
+pub mod wire;
 pub mod ws;

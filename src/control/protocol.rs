@@ -1,12 +1,14 @@
-//! WebSocket wire format: JSON text frames `{"type": …}`. Event names and value ranges
-//! follow the seed (Fichatech) so its clients keep working; additions are documented in
-//! `protocol/websocket.md`. Parsing is pure: text in, typed message or [`WireError`] out.
+//! WebSocket wire format, inbound: JSON text frames `{"type": …}`. Event names and value
+//! ranges follow the seed (Fichatech) so its clients keep working; additions are
+//! documented in `protocol/websocket.md`. Parsing is pure: text in, typed message or
+//! [`WireError`] out. What the server sends is typed in `control::wire`.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::wire::ServerMsg;
 use crate::state::StoreError;
 
 /// Error codes of the contract. The state is unchanged whenever one is sent.
@@ -349,26 +351,9 @@ impl MixOp {
     }
 }
 
-/// Builds a server message: `{"type": ty, …fields}`.
-pub fn msg(ty: &str, fields: Value) -> Value {
-    let mut obj = match fields {
-        Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    };
-    obj.insert("type".into(), Value::String(ty.into()));
-    Value::Object(obj)
-}
-
+/// The `error` message for `e` as a JSON value (its type: [`ServerMsg`]).
 pub fn error_msg(e: &WireError) -> Value {
-    let mut v = serde_json::json!({
-        "type": "error",
-        "code": e.code,
-        "message": e.message,
-    });
-    if let (Some(r), Some(o)) = (&e.ref_type, v.as_object_mut()) {
-        o.insert("ref_type".into(), Value::String(r.clone()));
-    }
-    v
+    ServerMsg::from(e).to_value()
 }
 
 #[cfg(test)]

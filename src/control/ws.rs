@@ -11,11 +11,13 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, warn};
 
+use super::protocol::{ErrorCode, WireError};
 use super::session::{Hub, Role, Session};
+use super::wire::{Mix, ServerMsg, Synced};
 use crate::meters::Meters;
 use crate::state::Event;
 
@@ -128,10 +130,15 @@ impl Shown {
 }
 
 /// Sends the whole mix of `id` as one `param_sync` (after missed changes).
-fn send_mix(hub: &Hub, id: &str, send: &impl Fn(Value) -> bool) -> bool {
+fn send_mix(hub: &Hub, id: &str, send: &impl Fn(String) -> bool) -> bool {
     match hub.store.mix(id) {
         Some(m) => send(
-            json!({"type": "param_sync", "client_id": id, "param": "mix", "value": super::session::mix_json(&m)}),
+            ServerMsg::ParamSync {
+                client_id: id,
+                channel: None,
+                sync: Synced::Mix(Mix::from(&m)),
+            }
+            .to_text(),
         ),
         None => true,
     }
@@ -143,10 +150,10 @@ fn on_client_event(
     session: &Session,
     id: &str,
     ev: Result<Event, broadcast::error::RecvError>,
-    send: &impl Fn(Value) -> bool,
+    send: &impl Fn(String) -> bool,
 ) -> bool {
     match ev {
-        Ok(ev) => session.on_event(&ev).is_none_or(send),
+        Ok(ev) => session.sync_msg(&ev).is_none_or(|m| send(m.to_text())),
         // Missed changes: resend the whole mix so the page is right again.
         Err(broadcast::error::RecvError::Lagged(_)) => send_mix(hub, id, send),
         // The store outlives every session; nothing to do.
@@ -188,9 +195,9 @@ async fn run(app: Arc<WsContext>, socket: WebSocket, session: &mut Session) {
     let mut last_heard = tokio::time::Instant::now();
     let shutdown = app.shutdown.clone();
 
-    // Queues a message; a full queue means the client does not read: drop the session.
-    let send = |v: Value| -> bool {
-        match tx.try_send(Message::Text(v.to_string().into())) {
+    // Queues a text frame; a full queue means the client does not read: drop the session.
+    let send = |text: String| -> bool {
+        match tx.try_send(Message::Text(text.into())) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => false,
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -213,7 +220,7 @@ async fn run(app: Arc<WsContext>, socket: WebSocket, session: &mut Session) {
                 match frame {
                     Some(Ok(Message::Text(t))) => {
                         let out = session.handle_text(&hub, t.as_str(), Instant::now());
-                        if !out.into_iter().all(&send) {
+                        if !out.iter().map(Value::to_string).all(&send) {
                             break End::SlowReader;
                         }
                         // Follow the mixes it shows now; a change that slipped in between
@@ -226,15 +233,15 @@ async fn run(app: Arc<WsContext>, socket: WebSocket, session: &mut Session) {
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        let e = super::protocol::WireError::new(super::protocol::ErrorCode::BadJson, "binary frames are not part of the protocol");
-                        if !send(super::protocol::error_msg(&e)) { break End::SlowReader; }
+                        let e = WireError::new(ErrorCode::BadJson, "binary frames are not part of the protocol");
+                        if !send(ServerMsg::from(&e).to_text()) { break End::SlowReader; }
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) | None => break End::Closed,
                     Some(Err(e)) => {
                         // Oversized frames end up here: tell the client why before closing.
-                        let e = super::protocol::WireError::new(super::protocol::ErrorCode::TooLarge, e.to_string());
-                        let _ = send(super::protocol::error_msg(&e));
+                        let e = WireError::new(ErrorCode::TooLarge, e.to_string());
+                        let _ = send(ServerMsg::from(&e).to_text());
                         break End::Closed;
                     }
                 }
@@ -249,7 +256,7 @@ async fn run(app: Arc<WsContext>, socket: WebSocket, session: &mut Session) {
                 if !matches!(r, Err(broadcast::error::RecvError::Closed)) {
                     // Coalesce a burst of joins/leaves into one list.
                     while roster.try_recv().is_ok() {}
-                    if !send(hub.clients_msg()) { break End::SlowReader; }
+                    if !send(hub.clients_msg().to_string()) { break End::SlowReader; }
                 }
             }
             _ = meters.tick(), if session.meters => {
@@ -300,7 +307,7 @@ fn round4(x: f32) -> f64 {
 }
 
 /// `meters`: input levels pre-fader and this session's mix post-limiter, linear RMS/peak.
-fn meter_msg(app: &WsContext, session: &Session) -> Value {
+fn meter_msg(app: &WsContext, session: &Session) -> String {
     let m = &app.meters;
     let inputs: Vec<[f64; 2]> = (0..app.hub.channel_names.len())
         .map(|c| {
@@ -316,5 +323,9 @@ fn meter_msg(app: &WsContext, session: &Session) -> Value {
         .and_then(|slot| m.mix(slot))
         .map(|l| [round4(l.rms), round4(l.peak)])
         .unwrap_or([0.0, 0.0]);
-    json!({"type": "meters", "inputs": inputs, "mix": mix})
+    ServerMsg::Meters {
+        inputs: &inputs,
+        mix,
+    }
+    .to_text()
 }

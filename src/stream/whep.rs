@@ -210,7 +210,7 @@ async fn create<B: WhepBackend>(
     // future when its client hangs up mid-request (EOF on a busy connection), and
     // `StreamService::open` is not cancellation-safe: dropped while negotiating, it kept
     // its listener reservation forever (after `max_listeners` of those, every POST gets
-    // 503) and left its half-built peer running. Found by tests/churn.rs (a complete POST,
+    // 503) and left its half-built peer running. Found by tests/solo/churn.rs (a complete POST,
     // then a TCP RST), with the old `webrtc` transport. `open` no longer awaits anything,
     // but the task stays: it always runs to the end and, when nobody waits for the answer
     // any more, ends the new session at once rather than leaving it to the shard's connect

@@ -1,40 +1,11 @@
-#![allow(dead_code)] // shared by tests/churn.rs and tests/soak.rs; each uses part of it
-//! Helpers for tests that watch a real server process from outside: its `/proc` figures,
-//! its `/metrics`, raw TCP that can be cut at any byte, and a WHEP offer to replay.
-//! Include with `#[path = "common/churn.rs"] mod churn;`.
+//! Helpers for tests that watch a real server process from outside (`churn`, `soak`): its
+//! `/metrics`, raw TCP that can be cut at any byte, and a WHEP offer to replay.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::whep_listener::{http_request, ClientOptions, WhepListener};
+use super::whep_listener::{http_request, ClientOptions, WhepListener};
 use tokio::net::TcpStream;
-
-/// A process's resources, from `/proc/<pid>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcStats {
-    pub rss_kb: u64,
-    pub threads: u64,
-    pub fds: u64,
-}
-
-impl ProcStats {
-    pub fn of(pid: i32) -> ProcStats {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        ProcStats {
-            rss_kb: field("VmRSS:"),
-            threads: field("Threads:"),
-            fds: std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64),
-        }
-    }
-}
 
 /// `GET /metrics` as text (panics if the server does not answer: it must stay up).
 pub async fn metrics(addr: SocketAddr) -> String {

@@ -1,5 +1,7 @@
-//! A real-time `tones` input for engine tests: a thread pushing one frame per period.
-//! Include with `#[path = "common/feeder.rs"] mod feeder;`.
+#![allow(dead_code)] // also included by a bench that uses part of it
+//! A real-time `tones` input: a thread pushing one frame per period, as an audio clock
+//! would. The one feeder of the engine tests, the in-process WHEP bench (`whep_client`)
+//! and `benches/whep_listeners.rs` (which includes this file by `#[path]`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,9 +12,10 @@ use monmix::audio::tones::Tones;
 use monmix::audio::{Generator, SAMPLE_RATE};
 use monmix::frames::{pipe, FrameReader, FrameWriter};
 
+/// Stops its thread when dropped.
 pub struct Feeder {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<FrameWriter>,
+    thread: Option<JoinHandle<FrameWriter>>,
 }
 
 impl Feeder {
@@ -22,24 +25,41 @@ impl Feeder {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let period = Duration::from_secs_f64(frame_len as f64 / f64::from(SAMPLE_RATE));
-        let thread = std::thread::spawn(move || {
-            let mut tones = Tones::new(channels);
-            let mut frame = vec![0.0; channels * frame_len];
-            let mut next = Instant::now();
-            while !flag.load(Ordering::Relaxed) {
-                tones.render(&mut frame);
-                w.push(&frame);
-                next += period;
-                std::thread::sleep(next.saturating_duration_since(Instant::now()));
-            }
-            w
-        });
-        (Feeder { stop, thread }, r)
+        let thread = std::thread::Builder::new()
+            .name("test-tones".into())
+            .spawn(move || {
+                let mut tones = Tones::new(channels);
+                let mut frame = vec![0.0; channels * frame_len];
+                let mut next = Instant::now();
+                while !flag.load(Ordering::Relaxed) {
+                    tones.render(&mut frame);
+                    w.push(&frame);
+                    next += period;
+                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                }
+                w
+            })
+            .expect("tones thread");
+        let feeder = Feeder {
+            stop,
+            thread: Some(thread),
+        };
+        (feeder, r)
     }
 
     /// Stops pushing and returns the writer, so the input stays open (but silent).
-    pub fn stop(self) -> FrameWriter {
+    pub fn stop(mut self) -> FrameWriter {
+        self.halt().expect("feeder thread")
+    }
+
+    fn halt(&mut self) -> Option<FrameWriter> {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("feeder thread")
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+impl Drop for Feeder {
+    fn drop(&mut self) {
+        drop(self.halt());
     }
 }

@@ -1,6 +1,6 @@
 #![allow(dead_code)] // a shared helper file: each test binary uses part of it
 //! Spectrum checks for tests: which tones reach a listener, and how loud.
-//! Include with `#[path = "common/fft.rs"] mod fft;` (or `pub mod fft;` from common/mod.rs).
+//! Also included by `examples/whep_listen.rs` (`#[path]`).
 
 use rustfft::{num_complex::Complex, FftPlanner};
 

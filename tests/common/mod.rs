@@ -1,4 +1,4 @@
-//! Shared by the integration tests: a real `monmix serve` process on 127.0.0.1 with
+//! Shared by the two integration-test binaries (`tests/it`, `tests/solo`): a real `monmix serve` process on 127.0.0.1 with
 //! ephemeral ports, and a WebSocket client that validates every server message against
 //! `protocol/schema/`.
 #![allow(dead_code)]
@@ -17,8 +17,16 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod alloc;
+pub mod churn;
+pub mod feeder;
 pub mod fft;
+pub mod in_process;
 pub mod netns;
+pub mod proc_stats;
+pub mod reference_mix;
+pub mod whep_client;
+pub mod whep_listener;
 
 /// A test that cannot run here (needs root, a network namespace, a tool). Under CI
 /// (`CI=true`, which `.ci/run` sets) that is a failure, never a silent pass; elsewhere it
@@ -42,6 +50,43 @@ pub struct Server {
 
 pub const ADMIN_PIN: &str = "2468";
 
+/// The servers' `monmix.toml`: named channels, the admin PIN and one engineer token.
+pub fn test_config() -> String {
+    format!(
+        "[audio]\nchannel_names = [\"Kick\", \"Snare\", \"Bass\", \"Keys\"]\n\
+         [security]\nadmin_pin = \"{ADMIN_PIN}\"\nengineer_tokens = [\"eng-token-0123456789\"]\n"
+    )
+}
+
+/// Where clients connect: a server process or one in this process.
+pub trait Endpoint {
+    /// The HTTP (and WebSocket, WHEP) address.
+    fn addr(&self) -> SocketAddr;
+    /// The OSC address, if OSC is on.
+    fn osc(&self) -> Option<SocketAddr>;
+    fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr())
+    }
+}
+
+impl Endpoint for Server {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn osc(&self) -> Option<SocketAddr> {
+        self.osc
+    }
+}
+
+impl Endpoint for in_process::InProcess {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn osc(&self) -> Option<SocketAddr> {
+        self.osc
+    }
+}
+
 impl Server {
     /// Starts `monmix serve --input tones` with its state in `dir` (created if missing).
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
@@ -63,14 +108,7 @@ impl Server {
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("monmix.toml");
         if !config.exists() {
-            std::fs::write(
-                &config,
-                format!(
-                    "[audio]\nchannel_names = [\"Kick\", \"Snare\", \"Bass\", \"Keys\"]\n\
-                     [security]\nadmin_pin = \"{ADMIN_PIN}\"\nengineer_tokens = [\"eng-token-0123456789\"]\n"
-                ),
-            )
-            .unwrap();
+            std::fs::write(&config, test_config()).unwrap();
         }
         let stderr_log = dir.join(format!("server-{}.log", std::process::id()));
         let log = std::fs::OpenOptions::new()

@@ -1,6 +1,5 @@
 //! The reference mix of the spec and its FFT check, shared by the mixer and engine-thread
-//! tests. Include with `#[path = "common/reference_mix.rs"] mod reference_mix;` next to
-//! `mod fft;`.
+//! tests.
 
 use super::fft::{assert_absent, assert_level, tone_level_dbfs};
 use monmix::audio::tones::tone_frequency;

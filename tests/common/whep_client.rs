@@ -1,19 +1,14 @@
 #![allow(dead_code)] // a shared helper file: each test binary uses part of it
 //! A WHEP test bench without the full server: a real-time `tones` input, the engine, the
 //! streaming service and its WHEP router on 127.0.0.1:0, with a token map as backend.
-//! Include with `#[path = "common/whep_client.rs"] mod whep_client;`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::whep_listener::{ClientOptions, WhepListener};
-use monmix::audio::tones::Tones;
-use monmix::audio::{Generator, SAMPLE_RATE};
+use super::feeder::Feeder;
+use super::whep_listener::{ClientOptions, WhepListener};
 use monmix::engine::{ChannelParams, Engine, EngineHandle, EngineOptions, EngineParams, MixParams};
-use monmix::frames::{pipe, FrameWriter};
 use monmix::stream::whep::{self, AuthError, WhepBackend};
 use monmix::stream::{StreamOptions, StreamService};
 
@@ -42,27 +37,6 @@ impl WhepBackend for TestBackend {
             .lock()
             .expect("events")
             .push((client_id.to_owned(), listening));
-    }
-}
-
-/// Pushes `Tones` frames in real time.
-pub struct Feeder {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<FrameWriter>>,
-}
-
-impl Feeder {
-    pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            drop(t.join());
-        }
-    }
-}
-
-impl Drop for Feeder {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -109,26 +83,7 @@ impl Default for BenchConfig {
 impl Bench {
     /// Starts everything. Must run inside a multi-threaded tokio runtime.
     pub async fn start(cfg: BenchConfig) -> Bench {
-        let (mut w, r) = pipe(cfg.channels * cfg.frame_len, 16);
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let (channels, frame_len) = (cfg.channels, cfg.frame_len);
-        let period = Duration::from_secs_f64(frame_len as f64 / f64::from(SAMPLE_RATE));
-        let thread = std::thread::Builder::new()
-            .name("test-tones".into())
-            .spawn(move || {
-                let mut tones = Tones::new(channels);
-                let mut frame = vec![0.0; channels * frame_len];
-                let mut next = Instant::now();
-                while !flag.load(Ordering::Relaxed) {
-                    tones.render(&mut frame);
-                    w.push(&frame);
-                    next += period;
-                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
-                }
-                w
-            })
-            .expect("tones thread");
+        let (feeder, r) = Feeder::start(cfg.channels, cfg.frame_len);
         let engine = Engine::spawn(
             EngineOptions {
                 channels: cfg.channels,
@@ -162,10 +117,7 @@ impl Bench {
             service,
             backend,
             origin,
-            feeder: Feeder {
-                stop,
-                thread: Some(thread),
-            },
+            feeder,
             server,
         }
     }
@@ -186,10 +138,10 @@ impl Bench {
         l
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
         self.service.shutdown().await;
         self.server.abort();
-        self.feeder.stop();
+        drop(self.feeder.stop());
         self.engine.shutdown();
     }
 }
@@ -226,29 +178,4 @@ pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     cond()
-}
-
-/// Process resources, from /proc/self.
-#[derive(Debug, Clone, Copy)]
-pub struct Resources {
-    pub rss_kb: u64,
-    pub threads: u64,
-    pub fds: u64,
-}
-
-pub fn resources() -> Resources {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Resources {
-        rss_kb: field("VmRSS:"),
-        threads: field("Threads:"),
-        fds: std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64),
-    }
 }

@@ -2,10 +2,10 @@
 //! A WHEP listener in Rust: a real WebRTC peer (recvonly Opus stereo) that POSTs its offer
 //! with a bearer token, decodes what it receives to 48 kHz stereo PCM, and can DELETE its
 //! session. Test-only: it runs the `webrtc` crate, an independent stack from the server's str0m, so
-//! the two ends check each other. Include with `#[path = "common/whep_listener.rs"] mod whep_listener;`.
+//! the two ends check each other. Also included by
+//! `benches/whep_listeners.rs` and `examples/whep_listen.rs` (`#[path]`).
 //!
-//! The HTTP part is a minimal HTTP/1.1 client over a tokio `TcpStream` (plain HTTP only: the
-//! server lives on the LAN; no TLS stack needed for tests).
+//! HTTP goes through hyper's client (plain HTTP only: the server lives on the LAN).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -217,7 +217,7 @@ impl WhepListener {
         token: Option<&str>,
         opts: ClientOptions,
     ) -> Result<Self, ClientError> {
-        let (origin, _) = split_url(url)?;
+        let origin = origin_of(url)?;
         let shared = Arc::new(Shared::default());
         let runtime = default_runtime().ok_or_else(|| ClientError::Webrtc("no runtime".into()))?;
         let me = media_engine()?;
@@ -386,22 +386,25 @@ impl HttpResponse {
     }
 }
 
-/// Splits `http://host:port/path` into (`http://host:port`, `/path`).
-fn split_url(url: &str) -> Result<(String, String), ClientError> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| ClientError::Url(format!("{url}: only http:// is supported")))?;
-    let (host, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if host.is_empty() {
-        return Err(ClientError::Url(url.to_owned()));
+/// The scheme and authority of `url` (`http://host:port`), where a relative Location
+/// resolves.
+fn origin_of(url: &str) -> Result<String, ClientError> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| ClientError::Url(format!("{url}: {e}")))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http"), Some(a)) => Ok(format!("http://{a}")),
+        _ => Err(ClientError::Url(format!(
+            "{url}: only http://host/ is supported"
+        ))),
     }
-    Ok((format!("http://{host}"), path.to_owned()))
 }
 
-/// One HTTP/1.1 request with `Connection: close`. `body` is (content type, text).
+/// Bodies above this are refused (a test server never sends one).
+const MAX_BODY: usize = 1 << 20;
+
+/// One HTTP/1.1 request with `Connection: close`, through hyper's client. `body` is
+/// (content type, text).
 pub async fn http_request(
     method: &str,
     url: &str,
@@ -409,110 +412,70 @@ pub async fn http_request(
     body: Option<(&str, &str)>,
     timeout: Duration,
 ) -> Result<HttpResponse, ClientError> {
-    let (origin, path) = split_url(url)?;
-    let host = &origin["http://".len()..];
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    use http_body_util::{BodyExt, Full, Limited};
+    use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE};
+
+    origin_of(url)?;
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header(CONNECTION, "close");
     if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        req = req.header(AUTHORIZATION, format!("Bearer {t}"));
     }
-    let body_text = match body {
+    let text = match body {
         Some((ctype, text)) => {
-            req.push_str(&format!("Content-Type: {ctype}\r\n"));
+            req = req.header(CONTENT_TYPE, ctype);
             text
         }
         None => "",
     };
-    req.push_str(&format!("Content-Length: {}\r\n\r\n", body_text.len()));
+    let req = req
+        .body(Full::new(Bytes::from(text.to_owned())))
+        .map_err(|e| ClientError::Url(e.to_string()))?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build_http();
     let io = async {
-        let s = tokio::net::TcpStream::connect(host).await?;
-        write_all(&s, req.as_bytes()).await?;
-        write_all(&s, body_text.as_bytes()).await?;
-        read_to_end(&s).await
+        let resp = client.request(req).await.map_err(|e| transport_error(&e))?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = Limited::new(resp.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| ClientError::Protocol(format!("HTTP body: {e}")))?
+            .to_bytes();
+        Ok(HttpResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
     };
-    let raw = tokio::time::timeout(timeout, io)
+    tokio::time::timeout(timeout, io)
         .await
-        .map_err(|_| ClientError::Protocol("HTTP timeout".into()))??;
-    parse_response(&raw)
+        .map_err(|_| ClientError::Protocol("HTTP timeout".into()))?
 }
 
-// Plain readiness loops: tokio's `io-util` extension traits are not enabled in this crate.
-async fn write_all(s: &tokio::net::TcpStream, mut buf: &[u8]) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        s.writable().await?;
-        match s.try_write(buf) {
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
+/// The I/O error under a client error if there is one (tests tell a reset connection from
+/// a refused one by its kind), else a protocol error.
+fn transport_error(e: &(dyn std::error::Error + 'static)) -> ClientError {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return ClientError::Io(std::io::Error::new(io.kind(), e.to_string()));
         }
+        cause = c.source();
     }
-    Ok(())
-}
-
-/// Reads until EOF, at most 1 MiB.
-async fn read_to_end(s: &tokio::net::TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        s.readable().await?;
-        match s.try_read(&mut buf) {
-            Ok(0) => return Ok(out),
-            Ok(n) if out.len() + n > 1 << 20 => {
-                return Err(std::io::Error::other("HTTP response too large"))
-            }
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn parse_response(raw: &[u8]) -> Result<HttpResponse, ClientError> {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| ClientError::Protocol("truncated HTTP response".into()))?;
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ClientError::Protocol("bad status line".into()))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let chunked = headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
-    let body = if chunked {
-        dechunk(body)?
-    } else {
-        body.to_owned()
-    };
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn dechunk(mut s: &str) -> Result<String, ClientError> {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = s
-            .split_once("\r\n")
-            .ok_or_else(|| ClientError::Protocol("bad chunk".into()))?;
-        let n = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| ClientError::Protocol("bad chunk size".into()))?;
-        if n == 0 {
-            return Ok(out);
-        }
-        let chunk = rest
-            .get(..n)
-            .ok_or_else(|| ClientError::Protocol("short chunk".into()))?;
-        out.push_str(chunk);
-        s = rest.get(n + 2..).unwrap_or("");
-    }
+    ClientError::Protocol(format!("HTTP: {e}"))
 }
 
 #[cfg(test)]
@@ -522,27 +485,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls() {
+    fn origins() {
         assert_eq!(
-            split_url("http://127.0.0.1:80/whep/a").expect("url"),
-            ("http://127.0.0.1:80".into(), "/whep/a".into())
+            origin_of("http://127.0.0.1:80/whep/a").expect("url"),
+            "http://127.0.0.1:80"
         );
-        assert!(split_url("https://x/").is_err());
-        assert!(split_url("http:///x").is_err());
-    }
-
-    #[test]
-    fn responses() {
-        let r = parse_response(
-            b"HTTP/1.1 201 Created\r\nLocation: /whep/a/b\r\ncontent-length: 3\r\n\r\nv=0",
-        )
-        .expect("parse");
-        assert_eq!(r.status, 201);
-        assert_eq!(r.header("location"), Some("/whep/a/b"));
-        assert_eq!(r.body, "v=0");
-        let c = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
-            .expect("parse");
-        assert_eq!(c.body, "abcde");
-        assert!(parse_response(b"garbage").is_err());
+        assert!(origin_of("https://x/").is_err());
+        assert!(origin_of("/x").is_err());
     }
 }

@@ -1,87 +1,84 @@
-//! Replies built from store state: the ack of an applied op, `param_sync` for a store
-//! event, and the wire form of a mix.
+//! Replies built from store state: the ack of an applied op and `param_sync` for a store
+//! event (their JSON is defined in `control::wire`).
 
-use serde_json::{json, Value};
-
-use crate::control::protocol::{msg, MixOp};
+use crate::control::protocol::MixOp;
+use crate::control::wire::{Mix, Names, ServerMsg, Synced};
 use crate::state::{Change, Event, MixState};
 
-/// The wire form of a mix: the seed schema plus `solos`, `name` and preset names.
-pub fn mix_json(m: &MixState) -> Value {
-    let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
-    if let Some(o) = v.as_object_mut() {
-        o.insert(
-            "presets".into(),
-            Value::Array(m.presets.keys().map(|k| Value::String(k.clone())).collect()),
-        );
+/// The ack for an applied op, in the seed's names, with the values read back from the
+/// stored mix.
+pub(super) fn ack<'a>(op: &'a MixOp, client_id: &'a str, mix: &'a MixState) -> ServerMsg<'a> {
+    match op {
+        MixOp::Subscribe { channels: None, .. } => ServerMsg::AutoResubscribed {
+            client_id,
+            mix: Mix::from(mix),
+        },
+        MixOp::Subscribe { .. } => ServerMsg::Subscribed {
+            client_id,
+            mix: Mix::from(mix),
+        },
+        MixOp::UpdateGain { channel, .. } => ServerMsg::GainUpdated {
+            client_id,
+            channel: *channel,
+            gain: mix.gain(*channel as u32),
+        },
+        MixOp::UpdatePan { channel, .. } => ServerMsg::PanUpdated {
+            client_id,
+            channel: *channel,
+            pan: mix.pan(*channel as u32),
+        },
+        MixOp::ToggleMute { channel, .. } => ServerMsg::MuteUpdated {
+            client_id,
+            channel: *channel,
+            muted: mix.muted(*channel as u32),
+        },
+        MixOp::ToggleSolo { channel, .. } => ServerMsg::SoloUpdated {
+            client_id,
+            channel: *channel,
+            soloed: mix.soloed(*channel as u32),
+        },
+        MixOp::SetOn { .. } | MixOp::SetChannels { .. } => ServerMsg::ChannelsUpdated {
+            client_id,
+            channels: &mix.channels,
+        },
+        MixOp::UpdateMaster { .. } => ServerMsg::MasterUpdated {
+            client_id,
+            gain: mix.master_gain,
+        },
+        MixOp::Rename { .. } => ServerMsg::Renamed {
+            client_id,
+            name: &mix.name,
+        },
+        MixOp::LoadPreset { name } => ServerMsg::PresetLoaded {
+            client_id,
+            name,
+            mix: Mix::from(mix),
+        },
+        MixOp::SavePreset { .. } | MixOp::DeletePreset { .. } => ServerMsg::Presets {
+            client_id,
+            presets: Names(&mix.presets),
+        },
     }
-    v
 }
 
-/// The ack for an applied op, in the seed's names.
-pub(super) fn ack(op: &MixOp, client_id: &str, mix: &MixState) -> Value {
-    let (ty, body) = match op {
-        MixOp::Subscribe { channels: None, .. } => {
-            ("auto_resubscribed", json!({"mix": mix_json(mix)}))
-        }
-        MixOp::Subscribe { .. } => ("subscribed", json!({"mix": mix_json(mix)})),
-        MixOp::UpdateGain { channel, .. } => (
-            "gain_updated",
-            json!({"channel": channel, "gain": mix.gain(*channel as u32)}),
-        ),
-        MixOp::UpdatePan { channel, .. } => (
-            "pan_updated",
-            json!({"channel": channel, "pan": mix.pan(*channel as u32)}),
-        ),
-        MixOp::ToggleMute { channel, .. } => (
-            "mute_updated",
-            json!({"channel": channel, "muted": mix.muted(*channel as u32)}),
-        ),
-        MixOp::ToggleSolo { channel, .. } => (
-            "solo_updated",
-            json!({"channel": channel, "soloed": mix.soloed(*channel as u32)}),
-        ),
-        MixOp::SetOn { .. } => ("channels_updated", json!({"channels": mix.channels})),
-        MixOp::UpdateMaster { .. } => ("master_updated", json!({"gain": mix.master_gain})),
-        MixOp::SetChannels { .. } => ("channels_updated", json!({"channels": mix.channels})),
-        MixOp::Rename { .. } => ("renamed", json!({"name": mix.name})),
-        MixOp::LoadPreset { name } => {
-            ("preset_loaded", json!({"name": name, "mix": mix_json(mix)}))
-        }
-        MixOp::SavePreset { .. } | MixOp::DeletePreset { .. } => (
-            "presets",
-            json!({"presets": mix.presets.keys().collect::<Vec<_>>()}),
-        ),
-    };
-    let mut v = msg(ty, body);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("client_id".into(), Value::String(client_id.to_owned()));
-    }
-    v
-}
-
-/// `param_sync` for a store event, as other sessions see it.
-pub fn param_sync(ev: &Event) -> Option<Value> {
-    let (param, channel, value) = match &ev.change {
-        Change::Gain { channel, gain } => ("gain", Some(*channel), json!(gain)),
-        Change::Pan { channel, pan } => ("pan", Some(*channel), json!(pan)),
-        Change::Mute { channel, muted } => ("mute", Some(*channel), json!(muted)),
-        Change::Solo { channel, soloed } => ("solo", Some(*channel), json!(soloed)),
-        Change::Master { gain } => ("master", None, json!(gain)),
-        Change::Channels { channels } => ("channels", None, json!(channels)),
-        Change::Renamed { name } => ("name", None, json!(name)),
-        Change::MixReplaced { mix } => ("mix", None, mix_json(mix)),
-        Change::PresetsChanged { names } => ("presets", None, json!(names)),
+/// `param_sync` for a store event, as other sessions see it; None for changes that are
+/// not about one mix's parameters (roster changes).
+pub fn param_sync(ev: &Event) -> Option<ServerMsg<'_>> {
+    let (channel, sync) = match &ev.change {
+        Change::Gain { channel, gain } => (Some(*channel), Synced::Gain(*gain)),
+        Change::Pan { channel, pan } => (Some(*channel), Synced::Pan(*pan)),
+        Change::Mute { channel, muted } => (Some(*channel), Synced::Mute(*muted)),
+        Change::Solo { channel, soloed } => (Some(*channel), Synced::Solo(*soloed)),
+        Change::Master { gain } => (None, Synced::Master(*gain)),
+        Change::Channels { channels } => (None, Synced::Channels(channels)),
+        Change::Renamed { name } => (None, Synced::Name(name)),
+        Change::MixReplaced { mix } => (None, Synced::Mix(Mix::from(&**mix))),
+        Change::PresetsChanged { names } => (None, Synced::Presets(names)),
         _ => return None,
     };
-    let mut v = json!({
-        "type": "param_sync",
-        "client_id": ev.client_id,
-        "param": param,
-        "value": value,
-    });
-    if let (Some(c), Some(o)) = (channel, v.as_object_mut()) {
-        o.insert("channel".into(), json!(c));
-    }
-    Some(v)
+    Some(ServerMsg::ParamSync {
+        client_id: &ev.client_id,
+        channel,
+        sync,
+    })
 }

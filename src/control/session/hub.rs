@@ -6,13 +6,13 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::broadcast;
 
 use super::pin::PinBook;
 use super::{Limits, Session};
 use crate::config::SecurityConfig;
-use crate::control::protocol::msg;
+use crate::control::wire::{ClientRow, ServerMsg};
 use crate::state::Store;
 
 /// Who is connected and listening, per client id; not persisted (it is about now).
@@ -146,32 +146,21 @@ impl Hub {
 
     /// The `clients` message: every stored client in the persisted order.
     pub fn clients_msg(&self) -> Value {
-        let list: Vec<Value> = self
-            .store
-            .clients()
-            .into_iter()
+        let clients = self.store.clients();
+        let rows = clients
+            .iter()
             .map(|c| {
                 let p = self.presence_of(&c.id);
-                json!({
-                    "client_id": c.id,
-                    "name": c.name,
-                    "online": p.sessions > 0,
-                    "listening": p.listening > 0,
-                    "last_seen": c.device.last_seen,
-                })
+                ClientRow {
+                    client_id: &c.id,
+                    name: &c.name,
+                    online: p.sessions > 0,
+                    listening: p.listening > 0,
+                    last_seen: c.device.last_seen,
+                }
             })
             .collect();
-        msg("clients", json!({ "clients": list }))
-    }
-
-    pub(super) fn channels_json(&self) -> Value {
-        Value::Array(
-            self.channel_names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| json!({"index": i, "name": n}))
-                .collect(),
-        )
+        ServerMsg::Clients { clients: rows }.to_value()
     }
 }
 

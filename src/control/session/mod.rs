@@ -14,15 +14,17 @@ mod pin;
 #[cfg(test)]
 mod tests;
 
-pub use acks::{mix_json, param_sync};
+pub use acks::param_sync;
 pub use hub::{Admission, Hub};
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
-use super::protocol::{self, error_msg, msg, ClientMsg, ErrorCode, Hello, WireError};
+use super::protocol::{self, error_msg, ClientMsg, ErrorCode, Hello, WireError};
+use super::wire::{Mix, ServerMsg, StageChannels};
 use crate::state::{self, Command, Event, Op};
 use cue::is_configured_engineer_token;
 use ops::store_err;
@@ -60,19 +62,11 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     Performer,
     Engineer,
-}
-
-impl Role {
-    fn as_str(self) -> &'static str {
-        match self {
-            Role::Performer => "performer",
-            Role::Engineer => "engineer",
-        }
-    }
 }
 
 /// A name for a client that did not give one: "Guest" and the end of its id, so two
@@ -223,11 +217,13 @@ impl Session {
                     WireError::new(ErrorCode::UnknownClient, format!("no client {id}"))
                         .with_ref("watch_client")
                 })?;
-                self.watching = Some(id.clone());
-                Ok(vec![msg(
-                    "client_mix",
-                    json!({"client_id": id, "mix": mix_json(&mix)}),
-                )])
+                let reply = ServerMsg::ClientMix {
+                    client_id: &id,
+                    mix: Mix::from(&mix),
+                }
+                .to_value();
+                self.watching = Some(id);
+                Ok(vec![reply])
             }
             ClientMsg::ListClients => {
                 engineer().map_err(|e| e.with_ref("list_clients"))?;
@@ -261,7 +257,7 @@ impl Session {
                 self.meters = on;
                 Ok(Vec::new())
             }
-            ClientMsg::Ping { t } => Ok(vec![msg("pong", json!({ "t": t }))]),
+            ClientMsg::Ping { t } => Ok(vec![ServerMsg::Pong { t }.to_value()]),
         }
     }
 
@@ -379,37 +375,41 @@ impl Session {
         self.role = Some(role);
         self.client_id = client_id.clone();
         self.snapshot_seq = Some(hub.store.sequence());
-        let mix = client_id
-            .as_ref()
-            .and_then(|id| hub.store.mix(id))
-            .map(|m| mix_json(&m));
-        let mut out = vec![msg(
-            "welcome",
-            json!({
-                "client_id": client_id,
-                "token": token,
-                "role": role.as_str(),
-                "server": hub.server_name,
-                "channels": hub.channels_json(),
-                "sample_rate": crate::audio::SAMPLE_RATE,
-                "frame_ms": hub.frame_ms,
-                "mix": mix,
-                "session_id": self.id,
-            }),
-        )];
+        let mix = client_id.as_ref().and_then(|id| hub.store.mix(id));
+        let cue = if role == Role::Engineer {
+            hub.new_cue_token()
+        } else {
+            None
+        };
+        let welcome = ServerMsg::Welcome {
+            client_id: client_id.as_deref(),
+            token: token.as_deref(),
+            role,
+            server: &hub.server_name,
+            channels: StageChannels(&hub.channel_names),
+            sample_rate: crate::limits::SAMPLE_RATE,
+            frame_ms: hub.frame_ms,
+            mix: mix.as_ref().map(Mix::from),
+            session_id: self.id,
+            cue_token: cue.as_ref().map(|(t, _)| t.as_str()),
+        };
+        let mut out = vec![welcome.to_value()];
         if role == Role::Engineer {
-            if let (Some((t, hash)), Some(o)) = (hub.new_cue_token(), out[0].as_object_mut()) {
-                o.insert("cue_token".into(), Value::String(t));
-                self.cue_token_hash = Some(hash);
-            }
+            self.cue_token_hash = cue.map(|(_, hash)| hash);
             out.push(hub.clients_msg());
         }
         Ok(out)
     }
 
-    /// What this session should see of a store event: `param_sync` if it shows that mix
-    /// and did not cause the change itself.
+    /// [`Session::sync_msg`] as a JSON value.
     pub fn on_event(&self, ev: &Event) -> Option<Value> {
+        self.sync_msg(ev).map(|m| m.to_value())
+    }
+
+    /// What this session should see of a store event: `param_sync` if it shows that mix
+    /// and did not cause the change itself. Typed, so the socket writes it straight to a
+    /// frame (the hot path of a fader move).
+    pub fn sync_msg<'e>(&self, ev: &'e Event) -> Option<ServerMsg<'e>> {
         if ev.origin == self.id {
             return None;
         }

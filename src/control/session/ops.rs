@@ -37,7 +37,7 @@ impl Session {
             hub.poke_roster();
         }
         let mix = hub.store.mix(client_id).unwrap_or_default();
-        Ok(ack(op, client_id, &mix))
+        Ok(ack(op, client_id, &mix).to_value())
     }
 }
 

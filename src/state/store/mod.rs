@@ -218,7 +218,10 @@ impl Store {
                         | Change::OrderChanged { .. }
                 )
             });
-            let touched: Vec<&str> = o.changes.iter().map(|(id, _)| id.as_str()).collect();
+            // A batch may touch one mix many times: rebuild each once.
+            let mut touched: Vec<&str> = o.changes.iter().map(|(id, _)| id.as_str()).collect();
+            touched.sort_unstable();
+            touched.dedup();
             self.rebuild_params(&mut g, (!structural).then_some(&touched[..]));
         }
         g.state.sequence += 1;
