@@ -4,6 +4,7 @@
 //! Shared facts and small parts:
 //! - [`limits`]: sample rate, frame lengths, channel/client limits, the client-id rule.
 //! - [`taper`]: fader position <-> gain, the one curve OSC and the page share.
+//! - [`tls`]: the HTTPS certificate (PEM files or self-signed, made once).
 //! - [`allow_list`]: CIDR allow-lists (OSC sources).
 //! - [`metrics`]: the Prometheus text writer every part's `/metrics` lines go through.
 //! - [`meters`]: level meters the engine publishes and the control plane reads (lock-free).
@@ -44,3 +45,4 @@ pub mod server;
 pub mod state;
 pub mod stream;
 pub mod taper;
+pub mod tls;

@@ -80,6 +80,13 @@ struct ServeArgs {
     /// Do not announce the server on the LAN (mDNS).
     #[arg(long)]
     no_mdns: bool,
+    /// HTTPS listen address beside HTTP, e.g. 0.0.0.0:8443 (`[tls] https`).
+    #[arg(long)]
+    https: Option<SocketAddr>,
+    /// Serve HTTPS with a certificate made here once, kept beside the state file
+    /// (`[tls] self_signed`).
+    #[arg(long)]
+    tls_self_signed: bool,
 }
 
 #[derive(Subcommand)]
@@ -120,6 +127,12 @@ fn serve(args: ServeArgs) -> Result<()> {
     if args.no_mdns {
         cfg.mdns.enabled = false;
     }
+    if let Some(v) = args.https {
+        cfg.tls.https = Some(v);
+    }
+    if args.tls_self_signed {
+        cfg.tls.self_signed = true;
+    }
     cfg.validate()?;
     raise_fd_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -130,6 +143,9 @@ fn serve(args: ServeArgs) -> Result<()> {
         let server = monmix::server::Server::start(cfg).await?;
         let url = server.join_url();
         println!("monmix listening on http://{}/", server.http_addr());
+        if let Some(a) = server.https_addr() {
+            println!("monmix https on https://{a}/");
+        }
         if let Some(osc) = server.osc_addr() {
             println!("monmix osc on udp://{osc}");
         }

@@ -45,6 +45,8 @@ pub enum ServerError {
     Osc(#[from] crate::control::osc::OscError),
     #[error("state file {path}: {msg}")]
     StateFile { path: String, msg: String },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A started server: listening, mixing, persisting. Dropping it without `run_until`
@@ -53,6 +55,9 @@ pub struct Server {
     app: Arc<AppState>,
     listener: tokio::net::TcpListener,
     http_addr: SocketAddr,
+    /// The HTTPS listener and its acceptor, when `[tls] https` is set.
+    https: Option<(tokio::net::TcpListener, tokio_rustls::TlsAcceptor)>,
+    https_addr: Option<SocketAddr>,
     /// Keeps the input running (its thread or device stream stops on drop).
     _input: audio::InputHandle,
     shutdown: CancellationToken,
@@ -64,6 +69,15 @@ impl Server {
     /// Opens the state, the input and the engine, and binds the HTTP listener.
     pub async fn start(cfg: Config) -> Result<Server, ServerError> {
         cfg.validate()?;
+        // First, so a bad certificate or a taken port stops the start before anything opens.
+        let (https, https_addr, cert_pem) = match crate::tls::bind(&cfg).await? {
+            Some((l, addr, material)) => (
+                Some((l, tokio_rustls::TlsAcceptor::from(material.config))),
+                Some(addr),
+                Some(material.cert_pem),
+            ),
+            None => (None, None, None),
+        };
         let spec: InputSpec = cfg.audio.input.parse()?;
         let input = audio::open(
             &spec,
@@ -174,15 +188,17 @@ impl Server {
             },
         )?;
         let app = Arc::new(AppState {
-            join_url: join_url_for(http_addr),
+            join_url: join_url_for(https_addr.unwrap_or(http_addr), https_addr.is_some()),
+            https_url: https_addr.map(|a| join_url_for(a, true)),
+            cert_pem,
             stream,
-            channel_names: cfg.channel_names(channels),
+            channel_names: cfg.channel_names(channels, &input.channel_names),
             input_description: input.description.clone(),
             input_stats: input.handle.stats().clone(),
             hub: Arc::new(Hub::new(
                 cfg.server.name.clone(),
                 store.clone(),
-                cfg.channel_names(channels),
+                cfg.channel_names(channels, &input.channel_names),
                 cfg.audio.frame_ms,
                 cfg.security.clone(),
                 Limits {
@@ -201,6 +217,8 @@ impl Server {
             app,
             listener,
             http_addr,
+            https,
+            https_addr,
             _input: input.handle,
             shutdown,
             osc,
@@ -210,6 +228,11 @@ impl Server {
 
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The bound HTTPS address, when `[tls] https` is set.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
     }
 
     /// The URL a phone on the LAN should open: the bound address, or when bound to all
@@ -248,15 +271,36 @@ impl Server {
             token.cancel();
         });
         let router = http::router(self.app.clone());
-        let served = http::serve::serve(
+        let limits = http::serve::ConnLimits::from_config(&self.app.config.server);
+        let drain = Duration::from_secs(5);
+        let plain = http::serve::serve(
             self.listener,
-            router,
-            http::serve::ConnLimits::from_config(&self.app.config.server),
+            None,
+            router.clone(),
+            limits.clone(),
             self.app.conn_stats.clone(),
             self.shutdown.clone(),
-            Duration::from_secs(5),
-        )
-        .await;
+            drain,
+        );
+        let secure = async {
+            match self.https {
+                Some((listener, acceptor)) => {
+                    http::serve::serve(
+                        listener,
+                        Some(acceptor),
+                        router,
+                        limits,
+                        self.app.conn_stats.clone(),
+                        self.shutdown.clone(),
+                        drain,
+                    )
+                    .await
+                }
+                None => Ok(()),
+            }
+        };
+        let (plain, secure) = tokio::join!(plain, secure);
+        let served = plain.and(secure);
         // Withdraw the mDNS announcement, stop OSC.
         if let Some(m) = self.mdns {
             m.stop(Duration::from_secs(3)).await;
@@ -279,7 +323,8 @@ impl Server {
 }
 
 /// The URL a phone on the LAN should open for a server bound to `addr`.
-fn join_url_for(addr: SocketAddr) -> String {
+fn join_url_for(addr: SocketAddr, https: bool) -> String {
+    let scheme = if https { "https" } else { "http" };
     let port = addr.port();
     let ip = if addr.ip().is_unspecified() {
         lan_address().unwrap_or(IpAddr::from([127, 0, 0, 1]))
@@ -287,8 +332,8 @@ fn join_url_for(addr: SocketAddr) -> String {
         addr.ip()
     };
     match ip {
-        IpAddr::V6(v6) => format!("http://[{v6}]:{port}/"),
-        IpAddr::V4(v4) => format!("http://{v4}:{port}/"),
+        IpAddr::V6(v6) => format!("{scheme}://[{v6}]:{port}/"),
+        IpAddr::V4(v4) => format!("{scheme}://{v4}:{port}/"),
     }
 }
 

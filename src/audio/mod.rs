@@ -45,6 +45,11 @@ pub trait Generator: Send + 'static {
     fn channels(&self) -> usize;
     /// Fills `out` (interleaved, `out.len()` a multiple of `channels()`) with the next samples.
     fn render(&mut self, out: &mut [f32]);
+    /// What each channel carries, where the source knows (the demo band's parts); empty
+    /// otherwise. Shown on the page unless the config names the channel.
+    fn channel_names(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Why an input could not be opened. Every message names what was wrong and, where it
@@ -102,6 +107,9 @@ pub struct Input {
     pub frame_len: usize,
     /// Human-readable summary for logs and the UI (what is playing, format, fallbacks).
     pub description: String,
+    /// The source's own names for its channels (index = channel; may be shorter than
+    /// `channels`, or empty): see [`crate::config::Config::channel_names`].
+    pub channel_names: Vec<String>,
     pub handle: InputHandle,
 }
 
@@ -180,6 +188,7 @@ pub fn open(spec: &InputSpec, opts: &InputOptions) -> Result<Input, AudioError> 
                 channels: dev.channels,
                 frame_len: opts.frame_len,
                 description: dev.description,
+                channel_names: Vec::new(),
                 handle: InputHandle {
                     stats: dev.stats,
                     runner: Runner::Device(dev.handle),
@@ -199,6 +208,8 @@ fn start_generator(
     if channels == 0 || channels > MAX_CHANNELS {
         return Err(AudioError::Channels(channels));
     }
+    let mut channel_names = generator.channel_names();
+    channel_names.truncate(channels);
     let (writer, reader) = pipe(channels * opts.frame_len, RING_FRAMES);
     let stats = Arc::new(InputStats::default());
     let sink = output::FrameSink::new(writer, stats.clone());
@@ -208,6 +219,7 @@ fn start_generator(
         channels,
         frame_len: opts.frame_len,
         description,
+        channel_names,
         handle: InputHandle {
             stats,
             runner: Runner::Clock(clock),

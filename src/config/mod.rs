@@ -37,6 +37,23 @@ pub struct Config {
     pub osc: OscConfig,
     pub mdns: MdnsConfig,
     pub stream: StreamConfig,
+    pub tls: TlsConfig,
+}
+
+/// `[tls]`: HTTPS beside plain HTTP. Browsers give a service worker (offline page,
+/// install) and the screen wake lock only to a secure context, which a page loaded from
+/// `http://10.x.x.x` is not.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The HTTPS listener (page, `/ws`, `/whep`, `/api`); off when absent.
+    pub https: Option<SocketAddr>,
+    /// PEM certificate chain and private key (relative paths: to the working directory).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Generate a certificate once, for every LAN address, `<mdns.host_name>.local` and
+    /// localhost, kept beside the state file and reused (`cert`/`key` are then ignored).
+    pub self_signed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -292,15 +309,15 @@ impl Config {
             .unwrap_or(crate::limits::DEFAULT_FRAME_LEN)
     }
 
-    /// Names for `n` channels: configured ones first, then "Ch k".
-    pub fn channel_names(&self, n: usize) -> Vec<String> {
+    /// Names for `n` channels: the configured name first (the engineer's word wins), then
+    /// the input's own (`own`: the demo band's parts), then "Ch k".
+    pub fn channel_names(&self, n: usize, own: &[String]) -> Vec<String> {
+        let named =
+            |list: &[String], k: usize| list.get(k).filter(|s| !s.trim().is_empty()).cloned();
         (0..n)
             .map(|k| {
-                self.audio
-                    .channel_names
-                    .get(k)
-                    .filter(|s| !s.trim().is_empty())
-                    .cloned()
+                named(&self.audio.channel_names, k)
+                    .or_else(|| named(own, k))
                     .unwrap_or_else(|| format!("Ch {}", k + 1))
             })
             .collect()
@@ -316,13 +333,20 @@ mod tests {
         let c = Config::parse("").unwrap();
         assert_eq!(c.audio.input, "demo");
         assert_eq!(c.frame_len(), 480);
-        assert_eq!(c.channel_names(3), ["Ch 1", "Ch 2", "Ch 3"]);
+        assert_eq!(c.channel_names(3, &[]), ["Ch 1", "Ch 2", "Ch 3"]);
+    }
+
+    #[test]
+    fn configured_names_win_over_the_inputs_own() {
+        let c = Config::parse("[audio]\nchannel_names = [\"Vox\", \"\", \"Gtr\"]").unwrap();
+        let own: Vec<String> = ["Click", "Kick"].map(String::from).to_vec();
+        assert_eq!(c.channel_names(4, &own), ["Vox", "Kick", "Gtr", "Ch 4"]);
     }
 
     #[test]
     fn example_config_parses_and_names_channels() {
         let text = include_str!("../../config/monmix.example.toml");
         let c = Config::parse(text).unwrap();
-        assert_eq!(c.channel_names(2)[0], "Click");
+        assert_eq!(c.channel_names(2, &[])[0], "Click");
     }
 }

@@ -26,6 +26,20 @@ impl Config {
             65_536,
         )?;
 
+        let t = &self.tls;
+        if t.https.is_some() && !t.self_signed && (t.cert.is_none() || t.key.is_none()) {
+            return Err(invalid(
+                "tls.https is set: give tls.cert and tls.key, or tls.self_signed = true"
+                    .to_string(),
+            ));
+        }
+        if t.https.is_some_and(|h| h == s.http && h.port() != 0) {
+            return Err(invalid(format!(
+                "tls.https = {} is also server.http",
+                s.http
+            )));
+        }
+
         let a = &self.audio;
         if let Err(e) = a.input.parse::<crate::audio::InputSpec>() {
             return Err(invalid(format!("audio.input = {:?}: {e}", a.input)));

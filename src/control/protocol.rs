@@ -166,6 +166,11 @@ pub enum ClientMsg {
     Ping {
         t: Option<f64>,
     },
+    /// A listening page's latency estimate and packet loss, for the engineer's list.
+    ListenStats {
+        latency_ms: f64,
+        loss_pct: f64,
+    },
 }
 
 const MIX_OPS: [&str; 12] = [
@@ -225,6 +230,14 @@ struct PingWire {
     #[serde(rename = "type")]
     _t: String,
     t: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct ListenStatsWire {
+    #[serde(rename = "type")]
+    _t: String,
+    latency_ms: f64,
+    loss_pct: f64,
 }
 
 #[derive(Deserialize)]
@@ -320,6 +333,13 @@ fn parse_value(value: Value) -> Result<ClientMsg, WireError> {
         "ping" => ClientMsg::Ping {
             t: shape::<PingWire>(value, &ty)?.t,
         },
+        "listen_stats" => {
+            let w: ListenStatsWire = shape(value, &ty)?;
+            ClientMsg::ListenStats {
+                latency_ms: w.latency_ms,
+                loss_pct: w.loss_pct,
+            }
+        }
         other => {
             return Err(WireError::new(
                 ErrorCode::UnknownType,

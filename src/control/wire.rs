@@ -238,6 +238,11 @@ pub struct ClientRow<'a> {
     pub online: bool,
     pub listening: bool,
     pub last_seen: u64,
+    /// What the listening page last reported (`listen_stats`), while it is fresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_pct: Option<f32>,
 }
 
 #[cfg(test)]

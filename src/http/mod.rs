@@ -16,6 +16,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
 
 use crate::audio::InputStats;
 use crate::config::Config;
@@ -38,8 +39,13 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// OSC counters, when OSC is on.
     pub osc_stats: Option<Arc<crate::control::osc::OscStats>>,
-    /// The URL phones should open (shown as a QR code on the engineer page).
+    /// The URL phones should open (shown as a QR code on the engineer page): the https
+    /// one when HTTPS is on.
     pub join_url: String,
+    /// The HTTPS URL, when `[tls] https` is set (the page points plain-http users to it).
+    pub https_url: Option<String>,
+    /// The HTTPS certificate as PEM, offered at `/cert.pem` so a phone can trust it.
+    pub cert_pem: Option<String>,
     /// HTTP connection counters (filled by [`serve::serve`]).
     pub conn_stats: Arc<serve::ConnStats>,
 }
@@ -58,7 +64,14 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/api/join.svg", get(join_svg))
         .route("/api/status", get(status))
         .route("/api/taper", get(taper))
+        .route("/cert.pem", get(cert_pem))
         .route("/metrics", get(metrics))
+        .fallback(get(web_asset))
+        // Pages, scripts and the API go out gzip/br where the browser asks (a phone on a
+        // busy stage Wi-Fi loads the page in a third of the bytes). Added before `/ws`
+        // and `/whep` on purpose: `layer` wraps only the routes above it, and neither an
+        // upgrade nor an SDP answer gains from it.
+        .layer(CompressionLayer::new())
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/ws",
@@ -68,7 +81,6 @@ pub fn router(app: Arc<AppState>) -> Router {
                 shutdown: app.shutdown.clone(),
             })),
         )
-        .fallback(get(web_asset))
         .with_state(app)
         .merge(whep)
         .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
@@ -90,6 +102,8 @@ struct Status<'a> {
     channels: Vec<ChannelInfo<'a>>,
     clients: usize,
     join_url: &'a str,
+    /// Where the page is a secure context (service worker, wake lock), if HTTPS is on.
+    https_url: Option<&'a str>,
 }
 
 fn status_of(app: &AppState) -> Status<'_> {
@@ -107,6 +121,26 @@ fn status_of(app: &AppState) -> Status<'_> {
             .collect(),
         clients: app.store.clients().len(),
         join_url: &app.join_url,
+        https_url: app.https_url.as_deref(),
+    }
+}
+
+/// The HTTPS certificate, for a phone to install and trust (README, "HTTPS on the stage
+/// network"). The CA-certificate type makes iOS and Android offer to install it.
+async fn cert_pem(State(app): State<Arc<AppState>>) -> axum::response::Response {
+    match &app.cert_pem {
+        Some(pem) => (
+            [
+                (header::CONTENT_TYPE, "application/x-x509-ca-cert"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"monmix-cert.pem\"",
+                ),
+            ],
+            pem.clone(),
+        )
+            .into_response(),
+        None => (axum::http::StatusCode::NOT_FOUND, "HTTPS is off\n").into_response(),
     }
 }
 
@@ -268,6 +302,23 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     let mut out = PromText::new();
     for (name, help, kind, value) in rows {
         out.single(name, kind, help, value);
+    }
+    let links = app.hub.link_reports(std::time::Instant::now());
+    out.family(
+        "client_latency_ms",
+        GAUGE,
+        "Latency a listening page shows its musician (its own estimate), by client.",
+    );
+    for (id, l) in &links {
+        out.sample("client_latency_ms", &[("client", id)], l.latency_ms);
+    }
+    out.family(
+        "client_loss_pct",
+        GAUGE,
+        "Packet loss a listening page reports, in percent, by client.",
+    );
+    for (id, l) in &links {
+        out.sample("client_loss_pct", &[("client", id)], l.loss_pct);
     }
     if let Some(o) = &app.osc_stats {
         o.render_prometheus(&mut out);

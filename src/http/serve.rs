@@ -19,6 +19,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -102,9 +103,14 @@ impl Drop for Slot {
 }
 
 /// Serves `router` until `shutdown`; then stops accepting, asks every connection to finish
-/// and waits up to `drain` for them.
+/// and waits up to `drain` for them. With `tls`, each connection is a TLS one (the
+/// handshake must finish within the header deadline). Given the same `stats`, the plain
+/// and the TLS listener share the counters and the total cap (each has its per-address
+/// count).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     router: Router,
     limits: ConnLimits,
     stats: Arc<ConnStats>,
@@ -145,20 +151,16 @@ pub async fn serve(
         ));
         let shutdown = shutdown.clone();
         let header_timeout = limits.header_timeout;
+        let tls = tls.clone();
         tracker.spawn(async move {
-            // HTTP/1 only (as axum::serve with axum's default features): phones speak it,
-            // and WebSockets over HTTP/2 are not used.
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => log_end(peer, r),
-                _ = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    log_end(peer, conn.await);
+            match tls {
+                None => serve_conn(stream, service, peer, header_timeout, shutdown).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => serve_conn(s, service, peer, header_timeout, shutdown).await,
+                        Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
+                    }
                 }
             }
             drop(slot);
@@ -169,6 +171,40 @@ pub async fn serve(
         tracing::warn!("some HTTP connections did not finish within {drain:?}");
     }
     Ok(())
+}
+
+/// One connection, plain or TLS, until it ends or the server shuts down.
+async fn serve_conn<I, S>(
+    io: I,
+    service: S,
+    peer: SocketAddr,
+    header_timeout: Duration,
+    shutdown: CancellationToken,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<axum::body::Body>,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // HTTP/1 only (as axum::serve with axum's default features): phones speak it, and
+    // WebSockets over HTTP/2 are not used.
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => log_end(peer, r),
+        _ = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            log_end(peer, conn.await);
+        }
+    }
 }
 
 fn log_end(peer: SocketAddr, r: Result<(), hyper::Error>) {

@@ -18,43 +18,66 @@ use tokio::task::JoinHandle;
 pub struct InProcess {
     pub addr: SocketAddr,
     pub osc: Option<SocketAddr>,
+    /// The HTTPS address, when the config turns it on.
+    pub https: Option<SocketAddr>,
     pub dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), monmix::server::ServerError>>>,
 }
 
 impl InProcess {
-    /// Starts a server with its config and state in `dir` (created if missing).
+    /// Starts a server on the `tones` input with its config and state in `dir` (created
+    /// if missing; a `monmix.toml` already there is used as it is).
     pub async fn start(dir: &Path) -> InProcess {
+        Self::start_with_input(dir, "tones").await
+    }
+
+    /// Like [`InProcess::start`] with another input (`demo`, `file:…`).
+    pub async fn start_with_input(dir: &Path, input: &str) -> InProcess {
+        Self::start_with(dir, input, |_| {}).await
+    }
+
+    /// Like [`InProcess::start_with_input`], with a last word on the config.
+    pub async fn start_with(dir: &Path, input: &str, tweak: impl FnOnce(&mut Config)) -> InProcess {
+        Self::try_start(dir, input, tweak)
+            .await
+            .expect("in-process server starts")
+    }
+
+    /// Like [`InProcess::start_with`], returning the start error (a test of bad config).
+    pub async fn try_start(
+        dir: &Path,
+        input: &str,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Result<InProcess, monmix::server::ServerError> {
         std::fs::create_dir_all(dir).expect("server dir");
         let config = dir.join("monmix.toml");
         if !config.exists() {
             std::fs::write(&config, super::test_config()).expect("write config");
         }
         let mut cfg = Config::load(&config).expect("test config loads");
-        cfg.audio.input = "tones".into();
+        cfg.audio.input = input.into();
         cfg.audio.channels = 8;
         cfg.server.http = SocketAddr::from(([127, 0, 0, 1], 0));
         cfg.server.osc = SocketAddr::from(([127, 0, 0, 1], 0));
         cfg.state.path = dir.join("state.json");
         // Tests never announce on a real interface; mDNS tests run in a namespace.
         cfg.mdns.enabled = false;
-        cfg.validate().expect("test config is valid");
-        let server = monmix::server::Server::start(cfg)
-            .await
-            .expect("in-process server starts");
-        let (addr, osc) = (server.http_addr(), server.osc_addr());
+        tweak(&mut cfg);
+        let server = monmix::server::Server::start(cfg).await?;
+        let (addr, osc, https) = (server.http_addr(), server.osc_addr(), server.https_addr());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run_until(async move {
             let _ = rx.await;
         }));
-        InProcess {
+        Ok(InProcess {
             addr,
             osc,
+            https,
             dir: dir.to_owned(),
             stop: Some(tx),
             task: Some(task),
-        }
+        })
     }
 
     /// Stops as SIGTERM stops the binary (connections closed, state written) and waits;

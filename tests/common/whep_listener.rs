@@ -373,7 +373,10 @@ pub fn pcm_of(frames: &[ReceivedFrame]) -> Vec<f32> {
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The body as text (lossy: see `bytes`).
     pub body: String,
+    /// The body as sent (still compressed if the server compressed it).
+    pub bytes: Bytes,
 }
 
 impl HttpResponse {
@@ -412,16 +415,29 @@ pub async fn http_request(
     body: Option<(&str, &str)>,
     timeout: Duration,
 ) -> Result<HttpResponse, ClientError> {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    http_request_with(method, url, &headers, body, timeout).await
+}
+
+/// Like [`http_request`] with any request headers (name, value).
+pub async fn http_request_with(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+    timeout: Duration,
+) -> Result<HttpResponse, ClientError> {
     use http_body_util::{BodyExt, Full, Limited};
-    use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE};
+    use hyper::header::{CONNECTION, CONTENT_TYPE};
 
     origin_of(url)?;
     let mut req = hyper::Request::builder()
         .method(method)
         .uri(url)
         .header(CONNECTION, "close");
-    if let Some(t) = token {
-        req = req.header(AUTHORIZATION, format!("Bearer {t}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
     let text = match body {
         Some((ctype, text)) => {
@@ -458,6 +474,7 @@ pub async fn http_request(
             status,
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+            bytes: body,
         })
     };
     tokio::time::timeout(timeout, io)

@@ -458,3 +458,28 @@ async fn kill9_keeps_every_change_acked_150ms_before() {
         );
     }
 }
+
+/// The demo band names its channels on the page with no config; a configured name wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_band_names_its_channels_and_configured_names_win() {
+    let dir = tmp();
+    std::fs::write(
+        dir.path().join("monmix.toml"),
+        "[audio]\nchannel_names = [\"Vox\"]\n",
+    )
+    .unwrap();
+    let server = InProcess::start_with_input(dir.path(), "demo").await;
+    let mut ws = Ws::connect(&server.ws_url()).await;
+    let w = ws.hello(json!({"name": "Ana"})).await;
+    let names: Vec<&str> = w["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        ["Vox", "Kick", "Snare", "Hi-hat", "Bass", "Keys", "Pad", "Lead"]
+    );
+    assert!(server.stop().await, "clean stop");
+}

@@ -35,9 +35,9 @@ use synth::{
 
 /// Channels of the demo band.
 pub const CHANNELS: usize = 8;
-/// Channel names, index = channel.
+/// Channel names, index = channel, as the page shows them.
 pub const CHANNEL_NAMES: [&str; CHANNELS] = [
-    "click", "kick", "snare", "hi-hat", "bass", "keys", "pad", "lead",
+    "Click", "Kick", "Snare", "Hi-hat", "Bass", "Keys", "Pad", "Lead",
 ];
 
 const SR: f64 = SAMPLE_RATE as f64;
@@ -349,6 +349,10 @@ impl Demo {
 impl Generator for Demo {
     fn channels(&self) -> usize {
         CHANNELS
+    }
+
+    fn channel_names(&self) -> Vec<String> {
+        CHANNEL_NAMES.iter().map(|n| (*n).to_owned()).collect()
     }
 
     fn render(&mut self, out: &mut [f32]) {

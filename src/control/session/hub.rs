@@ -1,14 +1,16 @@
-//! The registry all sessions share ([`Hub`]): presence (online, listening), roster
+//! The registry all sessions share ([`Hub`]): presence (online, listening, link reports), roster
 //! broadcasts, the `clients` list and per-IP admission of sessions.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use super::link::LinkReport;
 use super::pin::PinBook;
 use super::{Limits, Session};
 use crate::config::SecurityConfig;
@@ -20,6 +22,8 @@ use crate::state::Store;
 struct Presence {
     sessions: usize,
     listening: usize,
+    /// The listening page's last report; dropped when the last listener goes.
+    link: Option<LinkReport>,
 }
 
 /// What all sessions share: the store, the channel list, presence and rate-limit books.
@@ -131,9 +135,49 @@ impl Hub {
                 e.listening += 1;
             } else {
                 e.listening = e.listening.saturating_sub(1);
+                if e.listening == 0 {
+                    e.link = None;
+                }
             }
         }
         self.poke_roster();
+    }
+
+    /// A page's `listen_stats` for `client_id` (already checked); engineers see it. Kept
+    /// only while the client listens: a page that reports before its WHEP session is up
+    /// (or after it ended) has no figure worth showing.
+    pub(super) fn report_link(&self, client_id: &str, report: LinkReport) {
+        let kept = self
+            .presence
+            .lock()
+            .is_ok_and(|mut p| match p.get_mut(client_id) {
+                Some(e) if e.listening > 0 => {
+                    e.link = Some(report);
+                    true
+                }
+                _ => false,
+            });
+        if kept {
+            self.poke_roster();
+        }
+    }
+
+    /// The link a client's page reported, if it is listening and reported lately.
+    fn live_link(p: &Presence, now: Instant) -> Option<LinkReport> {
+        p.link.filter(|l| p.listening > 0 && l.is_fresh(now))
+    }
+
+    /// Every listening client's live report, by client id (for `/metrics`).
+    pub fn link_reports(&self, now: Instant) -> Vec<(String, LinkReport)> {
+        let Ok(p) = self.presence.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, LinkReport)> = p
+            .iter()
+            .filter_map(|(id, e)| Some((id.clone(), Self::live_link(e, now)?)))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     fn presence_of(&self, client_id: &str) -> Presence {
@@ -146,17 +190,21 @@ impl Hub {
 
     /// The `clients` message: every stored client in the persisted order.
     pub fn clients_msg(&self) -> Value {
+        let now = Instant::now();
         let clients = self.store.clients();
         let rows = clients
             .iter()
             .map(|c| {
                 let p = self.presence_of(&c.id);
+                let link = Self::live_link(&p, now);
                 ClientRow {
                     client_id: &c.id,
                     name: &c.name,
                     online: p.sessions > 0,
                     listening: p.listening > 0,
                     last_seen: c.device.last_seen,
+                    latency_ms: link.map(|l| l.latency_ms),
+                    loss_pct: link.map(|l| l.loss_pct),
                 }
             })
             .collect();

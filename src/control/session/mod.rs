@@ -9,6 +9,7 @@
 mod acks;
 mod cue;
 mod hub;
+mod link;
 mod ops;
 mod pin;
 #[cfg(test)]
@@ -16,6 +17,7 @@ mod tests;
 
 pub use acks::param_sync;
 pub use hub::{Admission, Hub};
+pub use link::LinkReport;
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -126,6 +128,8 @@ pub struct Session {
     bucket: Bucket,
     /// When the last `rate_limited` error went out: one per second, not one per message.
     limited_notice: Option<Instant>,
+    /// When this session's last `listen_stats` was taken.
+    last_link_report: Option<Instant>,
 }
 
 impl Session {
@@ -145,6 +149,7 @@ impl Session {
             },
             limited_notice: None,
             cue_token_hash: None,
+            last_link_report: None,
         }
     }
 
@@ -258,6 +263,29 @@ impl Session {
                 Ok(Vec::new())
             }
             ClientMsg::Ping { t } => Ok(vec![ServerMsg::Pong { t }.to_value()]),
+            ClientMsg::ListenStats {
+                latency_ms,
+                loss_pct,
+            } => {
+                let id = self.client_id.clone().ok_or_else(|| {
+                    WireError::new(ErrorCode::Forbidden, "this session has no mix of its own")
+                        .with_ref("listen_stats")
+                })?;
+                if self
+                    .last_link_report
+                    .is_some_and(|t| now.saturating_duration_since(t) < link::MIN_INTERVAL)
+                {
+                    return Err(WireError::new(
+                        ErrorCode::RateLimited,
+                        "listen_stats: at most one report per second",
+                    )
+                    .with_ref("listen_stats"));
+                }
+                let report = LinkReport::new(latency_ms, loss_pct, now)?;
+                self.last_link_report = Some(now);
+                hub.report_link(&id, report);
+                Ok(Vec::new())
+            }
         }
     }
 

@@ -112,13 +112,26 @@ fn one_of_each<'a>(
             cue_token: Some("cue"),
         },
         Clients {
-            clients: vec![ClientRow {
-                client_id: ID,
-                name: "Ana",
-                online: true,
-                listening: false,
-                last_seen: 1_764_086_400_000,
-            }],
+            clients: vec![
+                ClientRow {
+                    client_id: ID,
+                    name: "Ana",
+                    online: true,
+                    listening: false,
+                    last_seen: 1_764_086_400_000,
+                    latency_ms: None,
+                    loss_pct: None,
+                },
+                ClientRow {
+                    client_id: "web-b",
+                    name: "Bo",
+                    online: true,
+                    listening: true,
+                    last_seen: 1_764_086_400_000,
+                    latency_ms: Some(38.5),
+                    loss_pct: Some(0.5),
+                },
+            ],
         },
         ClientMix {
             client_id: ID,
