@@ -1,10 +1,11 @@
 // Offline shell: network first (so an updated server is picked up at once), the cached
-// copy when the network is gone. Live endpoints (/ws, /whep, /api) are never cached.
-const CACHE = 'monmix-shell-v1';
+// copy when the network is gone. Live endpoints (/ws, /whep, /api/status, /metrics) are
+// never cached; /api/taper (the fader curve) is, so the faders draw offline.
+const CACHE = 'monmix-shell-v2';
 const SHELL = [
   '/', '/engineer', '/app.css', '/manifest.webmanifest',
-  '/js/app.js', '/js/engineer.js', '/js/conn.js', '/js/mixer.js', '/js/whep.js',
-  '/icons/icon.svg', '/icons/icon-192.png', '/icons/icon-512.png',
+  '/js/app.js', '/js/engineer.js', '/js/conn.js', '/js/mixer.js', '/js/whep.js', '/js/ui.js', '/js/i18n.js',
+  '/icons/icon.svg', '/icons/icon-192.png', '/icons/icon-512.png', '/api/taper',
 ];
 self.addEventListener('install', (e) => {
   e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
@@ -17,7 +18,7 @@ self.addEventListener('activate', (e) => {
 self.addEventListener('fetch', (e) => {
   const url = new URL(e.request.url);
   if (e.request.method !== 'GET' || url.origin !== location.origin) return;
-  if (/^\/(ws|whep|api|metrics|healthz|status)(\/|$)/.test(url.pathname)) return;
+  if (/^\/(ws|whep|api\/status|metrics|healthz|status|cert\.pem)(\/|$)/.test(url.pathname)) return;
   const net = fetch(e.request).then((res) => {
     if (res.ok) {
       const copy = res.clone();

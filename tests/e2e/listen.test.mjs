@@ -117,6 +117,16 @@ test('listen: WebRTC audio of my mix, stereo, mute respected, readouts, restart'
     `# bench jitter_buffer_ms ${((j.jb / j.n) * 1000).toFixed(1)} last5s_ms ${(((j.jb - j5.jb) / (j.n - j5.n)) * 1000).toFixed(1)} latency_readout_ms ${await page.locator('#lat').textContent()} lost ${j.lost} of ${j.packetsReceived} loadavg ${load}`,
   );
 
+  // The page reports the figure it shows: /metrics has it for this client (the readout
+  // moves every second, the report every 5 s: close, not equal).
+  await until(async () => {
+    const m = await (await fetch(`${srv.url}/metrics`)).text();
+    const line = m.split('\n').find((l) => l.startsWith('monmix_client_latency_ms{'));
+    const shown = Number(await page.locator('#lat').textContent());
+    const v = line ? Number(line.split(' ').pop()) : NaN;
+    return v > 0 && Math.abs(v - shown) <= Math.max(15, shown * 0.3);
+  }, 12000, 'the latency the page shows reaches /metrics');
+
   // server restart: the page reconnects WS and audio by itself
   const port = srv.port;
   await srv.kill();

@@ -1,7 +1,8 @@
-// Pure functions of the page, run in Node: SDP munging and the fader's dB taper (the
-// server's curve, fetched from a real server as the page does).
+// Pure functions of the page, run in Node: SDP munging, the fader's dB taper (the
+// server's curve, fetched from a real server as the page does) and the language tables.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mungeStereo } from '../../web/js/whep.js';
 import { posToDb, dbToPos, dbToGain, gainToDb, fmtDb, setTaper } from '../../web/js/mixer.js';
 import * as mixer from '../../web/js/mixer.js';
@@ -75,4 +76,39 @@ test('dB <-> wire gain (linear 0..2)', () => {
   assert.equal(fmtDb(0), '0.0');
   assert.equal(fmtDb(3.04), '+3.0');
   assert.equal(fmtDb(-12), '−12.0');
+});
+
+test('i18n: the English and Spanish tables match key for key and placeholder for placeholder', async () => {
+  const { STRINGS, t, lang } = await import('../../web/js/i18n.js');
+  const { en, es } = STRINGS;
+  assert.deepEqual(Object.keys(STRINGS).sort(), ['en', 'es']);
+  assert.deepEqual(Object.keys(es).sort(), Object.keys(en).sort(), 'same keys');
+  const vars = (s) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+  for (const k of Object.keys(en)) {
+    for (const l of ['en', 'es']) assert.ok(typeof STRINGS[l][k] === 'string' && STRINGS[l][k].trim() !== '', `${l}.${k} empty`);
+    assert.deepEqual(vars(es[k]), vars(en[k]), `placeholders of ${k}`);
+  }
+  assert.equal(es.listen, 'Escuchar');
+  assert.equal(es.stop, 'Detener');
+  // No page in Node: English, placeholders filled, unknown ones left as they are.
+  assert.equal(lang, 'en');
+  assert.equal(t('mute', { name: 'Snare' }), 'Mute Snare');
+  assert.equal(t('retry', { n: 2, s: 1.5 }), 'Reconnecting… (try 2, next in 1.5 s)');
+  assert.equal(t('level', {}), '{name} level');
+});
+
+test('i18n: every key the pages name is in the tables', async () => {
+  const { STRINGS } = await import('../../web/js/i18n.js');
+  const web = new URL('../../web/', import.meta.url);
+  const used = new Set();
+  for (const f of ['index.html', 'engineer.html']) {
+    for (const m of readFileSync(new URL(f, web), 'utf8').matchAll(/data-i18n(?:-[a-z-]+)?="([^"]+)"/g)) used.add(m[1]);
+  }
+  for (const f of readdirSync(new URL('js/', web))) {
+    for (const m of readFileSync(new URL(`js/${f}`, web), 'utf8').matchAll(/\bt(?:Or)?\('(\w+)'\s*[,)]/g)) used.add(m[1]);
+  }
+  // keys built at run time: a prefix and the code it is given
+  for (const k of ['s_idle', 's_connecting', 's_connected', 's_reconnecting', 's_retrying', 's_error', 'in_my', 'in_the']) used.add(k);
+  assert.ok(used.size > 80, `${used.size} keys found`);
+  for (const k of used) assert.ok(Object.hasOwn(STRINGS.en, k), `key ${k} used but not in the tables`);
 });

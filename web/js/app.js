@@ -2,7 +2,11 @@
 import { Conn, banner } from './conn.js';
 import { Mixer, loadTaper } from './mixer.js';
 import { $, h, toast, testHook } from './ui.js';
-import { Listener } from './whep.js';
+import { Listener, estimateLatency } from './whep.js';
+import { t, tOr, applyI18n, langSelect } from './i18n.js';
+
+applyI18n();
+langSelect($('lang'));
 
 // Faders are drawn on the server's taper (the OSC one): fetch it before any strip exists.
 await loadTaper();
@@ -66,7 +70,7 @@ conn.on('welcome', (m) => {
   $('join').hidden = true;
   $('app').hidden = false;
   document.title = `monmix — ${m.mix?.name || ''}`;
-  $('about').textContent = `${serverName} · ${m.channels.length} channels · ${m.sample_rate / 1000} kHz · ${m.frame_ms} ms frames · id ${m.client_id}`;
+  $('about').textContent = t('about', { server: serverName, n: m.channels.length, khz: m.sample_rate / 1000, ms: m.frame_ms, id: m.client_id });
   listener.restartSoon();
   if (!readyAt) testHook('readyAt', (readyAt = performance.now()));
 });
@@ -91,7 +95,7 @@ function applyLocal(op) {
 function firstSteps() {
   if (!mixer || listener.want) return;
   const none = mixer.mix.channels.size === 0;
-  $('listen-state').textContent = none ? 'Tap ON on the channels you want to hear' : stateText.idle;
+  $('listen-state').textContent = t(none ? 'tapOn' : 's_idle');
 }
 // One handler per server message (protocol/websocket.md).
 conn.on('auto_resubscribed', (m) => {
@@ -102,7 +106,7 @@ conn.on('auto_resubscribed', (m) => {
 conn.on('subscribed', (m) => restoreMix(m.mix));
 conn.on('preset_loaded', (m) => {
   mixer.setMix(m.mix);
-  toast(`Loaded “${m.name}”`);
+  toast(t('loaded', { name: m.name }));
 });
 conn.on('param_sync', (m) => {
   setTimeout(firstSteps);
@@ -132,7 +136,7 @@ conn.on('error', (m) => {
     conn.ws?.close();
     return;
   }
-  toast(m.message || m.code, true);
+  toast(tOr('e_' + m.code, t('e_any', m)), true);
 });
 
 function showName(name) {
@@ -158,23 +162,15 @@ const listener = new Listener(audio, () => ({ clientId: ident.client_id, bearer:
 testHook('conn', conn);
 testHook('listener', listener);
 const listenBtn = $('listen');
-const stateText = {
-  idle: 'Tap Listen to hear your mix',
-  connecting: 'Connecting audio…',
-  connected: 'Listening',
-  reconnecting: 'Audio interrupted — reconnecting…',
-  retrying: 'Audio lost — retrying…',
-  error: 'Audio unavailable',
-};
 listener.addEventListener('state', (e) => {
   const { state, detail } = e.detail;
   const on = listener.want;
   listenBtn.setAttribute('aria-pressed', String(on));
   listenBtn.dataset.state = state;
-  $('listen-label').textContent = on ? 'Stop' : 'Listen';
-  $('listen-state').textContent = stateText[state] + (detail && detail !== 'blocked' ? ` (${detail})` : '');
+  $('listen-label').textContent = t(on ? 'stop' : 'listen');
+  $('listen-state').textContent = t('s_' + state) + (detail && detail !== 'blocked' ? ` (${tOr('d_' + detail, detail)})` : '');
   $('listen-state').dataset.state = state;
-  if (detail === 'blocked') hint('The browser blocked playback. Tap Listen again.');
+  if (detail === 'blocked') hint(`${t('blocked')} ${t('again')}`);
   if (state === 'idle') {
     $('lat').textContent = '—';
     $('loss').textContent = '—';
@@ -184,19 +180,30 @@ listener.addEventListener('state', (e) => {
   mediaSession();
 });
 let silentSince = 0;
+// What the page shows is also reported to the server every 5 s (the engineer's list,
+// /metrics): the last latency and the mean loss since the last report.
+const link = { latency: null, lossSum: 0, n: 0, sentAt: 0 };
+function reportLink() {
+  if (link.latency == null || !link.n) return;
+  const ok = conn.send({ type: 'listen_stats', latency_ms: Math.round(link.latency * 10) / 10, loss_pct: Math.min(100, link.lossSum / link.n) });
+  if (ok) Object.assign(link, { lossSum: 0, n: 0, sentAt: performance.now() });
+}
 listener.addEventListener('stats', (e) => {
   const s = e.detail;
-  const frame = welcome?.frame_ms ?? 10;
-  const net = s.rttMs != null ? s.rttMs / 2 : conn.rtt != null ? conn.rtt / 2 : 0;
-  const total = frame + net + (s.jitterMs ?? 0);
+  const { total, parts } = estimateLatency(s, welcome?.frame_ms ?? 10, conn.rtt);
   $('lat').textContent = String(Math.round(total));
-  $('lat').parentElement.title = `server frame ${frame} ms + network ${net.toFixed(1)} ms + jitter buffer ${(s.jitterMs ?? 0).toFixed(1)} ms`;
+  const f = (v) => v.toFixed(1);
+  $('lat').parentElement.title = t('latParts', { f: parts.frame, e: parts.encoder, n: f(parts.network), j: f(parts.jitter) }) + (parts.output ? t('latOut', { o: f(parts.output) }) : '');
   $('loss').textContent = s.lossPct.toFixed(s.lossPct < 10 ? 1 : 0);
+  link.latency = total;
+  link.lossSum += s.lossPct;
+  link.n += 1;
+  if (performance.now() - link.sentAt >= 5000) reportLink();
   const expectSound = mixer && [...mixer.mix.channels].some((c) => mixer.audible(c)) && mixer.mix.master > 0;
   if (s.audioLevel > 0.0005 || !expectSound) silentSince = 0;
   else if (!silentSince) silentSince = performance.now();
-  if (audio.paused) hint('Playback is paused by the browser. Tap Listen again to start audio.');
-  else if (silentSince && performance.now() - silentSince > 4000) hint('No sound? Check the phone volume and the silent switch (iPhone), and that channels are ON.');
+  if (audio.paused) hint(`${t('paused')} ${t('again')}`);
+  else if (silentSince && performance.now() - silentSince > 4000) hint(t('silent'));
   else if (s.audioLevel > 0.0005) hint('');
 });
 function hint(text) {
@@ -208,7 +215,7 @@ listenBtn.addEventListener('click', () => {
   else listener.start();
 });
 audio.addEventListener('pause', () => {
-  if (listener.want && audio.srcObject) audio.play().catch(() => hint('Tap Listen again to start audio.'));
+  if (listener.want && audio.srcObject) audio.play().catch(() => hint(t('again')));
 });
 
 // ---- media session + wake lock ----
@@ -244,6 +251,23 @@ async function wake() {
   }
 }
 $('wake').checked = localStorage.getItem('monmix.wake') === '1';
+// Over http from a LAN address the browser has no wake lock and no install: say why and
+// where the https page is, instead of a switch that does nothing.
+if (!isSecureContext || !('wakeLock' in navigator)) {
+  $('wake').disabled = true;
+  $('wake').checked = false;
+  const n = $('secure-note');
+  n.hidden = false;
+  n.textContent = t('noSecure') + ' ';
+  fetch('/api/status')
+    .then((r) => r.json())
+    .then(({ https_url: u }) => {
+      if (!u) return n.append(t('noHttps'));
+      const [a, b] = t('goSecure').split('{cert}');
+      n.append(a, h('a', { href: '/cert.pem' }, t('cert')), b, ' ', h('a', { href: u }, u));
+    })
+    .catch(() => {});
+}
 $('wake').addEventListener('change', () => {
   localStorage.setItem('monmix.wake', $('wake').checked ? '1' : '0');
   wake();
@@ -261,15 +285,15 @@ onlyOn();
 function presetsRender(names) {
   const ul = $('preset-list');
   ul.textContent = '';
-  if (!names.length) ul.append(h('li', { class: 'empty' }, 'No presets yet. Save your mix for a song or a venue.'));
+  if (!names.length) ul.append(h('li', { class: 'empty' }, t('noPresets')));
   for (const n of names) {
     ul.append(
       h(
         'li',
         {},
         h('span', { class: 'grow' }, n),
-        h('button', { class: 'primary', 'aria-label': `Load preset ${n}`, onclick: () => send({ type: 'load_preset', name: n }) }, 'Load'),
-        h('button', { class: 'ghost danger', 'aria-label': `Delete preset ${n}`, onclick: () => confirm(`Delete preset “${n}”?`) && send({ type: 'delete_preset', name: n }) }, 'Delete'),
+        h('button', { class: 'primary', 'aria-label': t('loadP', { name: n }), onclick: () => send({ type: 'load_preset', name: n }) }, t('load')),
+        h('button', { class: 'ghost danger', 'aria-label': t('delP', { name: n }), onclick: () => confirm(t('delPQ', { name: n })) && send({ type: 'delete_preset', name: n }) }, t('del')),
       ),
     );
   }
@@ -282,7 +306,7 @@ $('preset-save').addEventListener('submit', (e) => {
   if (!name) return;
   send({ type: 'save_preset', name });
   $('preset-name').value = '';
-  toast(`Saved “${name}”`);
+  toast(t('saved', { name }));
 });
 $('more-btn').addEventListener('click', () => $('settings').showModal());
 $('me').addEventListener('click', () => {

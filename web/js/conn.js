@@ -1,6 +1,7 @@
 // WebSocket connection with hello, automatic reconnect (exponential backoff) and RTT.
 // Heartbeats: the server pings every 5 s and the browser answers by itself, so a
 // throttled background tab keeps its session; our own `ping` is only for the RTT readout.
+import { t } from './i18n.js';
 
 export class Conn extends EventTarget {
   /** @param {() => object} hello builds the hello message for each (re)connection */
@@ -120,15 +121,15 @@ export function banner(conn, el) {
   conn.on('down', () => {
     el.hidden = false;
     shownAt = Date.now();
-    el.textContent = 'Connection lost — reconnecting…';
+    el.textContent = t('lost');
   });
   conn.on('retry', ({ attempt, delay }) => {
     if (!conn.everReady) el.hidden = false;
-    el.textContent = `Reconnecting… (try ${attempt}, next in ${Math.round(delay / 100) / 10} s)`;
+    el.textContent = t('retry', { n: attempt, s: Math.round(delay / 100) / 10 });
   });
   conn.on('up', () => {
     if (!shownAt && el.hidden) return;
-    el.textContent = 'Reconnected';
+    el.textContent = t('back');
     el.classList.add('ok');
     setTimeout(() => {
       if (conn.ready) {

@@ -2,7 +2,11 @@
 import { Conn, banner } from './conn.js';
 import { Mixer, loadTaper } from './mixer.js';
 import { $, h, toast, testHook } from './ui.js';
-import { Listener } from './whep.js';
+import { Listener, estimateLatency } from './whep.js';
+import { t, tOr, lang, applyI18n, langSelect } from './i18n.js';
+
+applyI18n();
+langSelect($('lang'));
 
 // Faders are drawn on the server's taper (the OSC one): fetch it before any strip exists.
 await loadTaper();
@@ -15,6 +19,7 @@ let selected = null;
 let mixer = null;
 let cueFor = null;
 let cueBearer = ''; // welcome.cue_token (WHEP bearer for any mix), else the sign-in token
+let frameMs = 10; // welcome.frame_ms: the cue's latency readout uses the server's real frame
 
 // One field takes the admin PIN or a configured engineer token (long): the token also
 // lets the cue listen over WHEP (protocol/whep.md: owner's token or an engineer token).
@@ -27,6 +32,7 @@ conn.on('welcome', (m) => {
   if (m.role !== 'engineer') return;
   sessionStorage.setItem(PIN_KEY, pin);
   cueBearer = m.cue_token || pin;
+  frameMs = m.frame_ms;
   channels = m.channels;
   $('server-name').textContent = m.server;
   $('ws-dot').classList.add('up');
@@ -45,11 +51,11 @@ conn.on('error', (m) => {
     $('eng').hidden = true;
     $('login').hidden = false;
     $('banner').hidden = true;
-    $('login-err').textContent = m.code === 'rate_limited' ? 'Too many wrong PINs. Wait a minute.' : isToken(pin) ? 'Unknown engineer token.' : 'Wrong PIN.';
+    $('login-err').textContent = t(m.code === 'rate_limited' ? 'pinLock' : isToken(pin) ? 'badToken' : 'badPin');
     $('pin').select();
     return;
   }
-  toast(m.message || m.code, true);
+  toast(tOr('e_' + m.code, t('e_any', m)), true);
 });
 conn.on('clients', (m) => {
   clients = m.clients;
@@ -57,24 +63,28 @@ conn.on('clients', (m) => {
 });
 conn.on('client_mix', (m) => {
   if (m.client_id !== selected) return;
-  mixer = new Mixer($('mixer'), channels, (op) => conn.send({ type: 'update_client_mix', client_id: selected, op }), { masterLabel: 'Master', whose: 'the' });
+  mixer = new Mixer($('mixer'), channels, (op) => conn.send({ type: 'update_client_mix', client_id: selected, op }), { whose: 'the' });
   mixer.setMix(m.mix);
-  $('client-title').textContent = `${m.mix.name || 'Unnamed'} — mix`;
+  title(m.mix.name);
   testHook('mixer', mixer);
 });
 conn.on('param_sync', (m) => {
   if (m.client_id === selected && mixer) {
     mixer.apply(m.param, m.channel, m.value);
-    if (m.param === 'name') $('client-title').textContent = `${m.value} — mix`;
+    if (m.param === 'name') title(m.value);
   }
 });
 conn.on('renamed', (m) => {
-  if (m.client_id === selected) $('client-title').textContent = `${m.name} — mix`;
+  if (m.client_id === selected) title(m.name);
 });
 conn.on('meters', (m) => {
   mixer?.setMeters(m.inputs, m.mix);
   inputLevels = m.inputs;
 });
+
+function title(name) {
+  $('client-title').textContent = t('mixOf', { name: name || t('unnamed') });
+}
 
 // ---- login ----
 $('login-form').addEventListener('submit', (e) => {
@@ -90,39 +100,40 @@ $('logout').addEventListener('click', () => {
 
 // ---- clients ----
 function ago(ms) {
-  if (!ms) return 'never';
+  if (!ms) return t('never');
   const s = Math.max(0, (Date.now() - ms) / 1000);
-  if (s < 60) return 'just now';
-  if (s < 3600) return `${Math.round(s / 60)} min ago`;
-  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
-  return new Date(ms).toLocaleDateString();
+  if (s < 60) return t('now');
+  if (s < 3600) return t('minAgo', { n: Math.round(s / 60) });
+  if (s < 86400) return t('hAgo', { n: Math.round(s / 3600) });
+  return new Date(ms).toLocaleDateString(lang);
 }
 
 function renderClients() {
   const ol = $('clients');
   ol.textContent = '';
   $('count').textContent = String(clients.length);
-  if (!clients.length) ol.append(h('li', { class: 'empty' }, 'Nobody has joined yet. Show them the QR code.'));
+  if (!clients.length) ol.append(h('li', { class: 'empty' }, t('nobody')));
   clients.forEach((c, i) => {
-    const name = c.name || 'Unnamed';
+    const name = c.name || t('unnamed');
+    const N = { name };
     const status = c.listening ? 'listening' : c.online ? 'online' : 'offline';
     const li = h(
       'li',
       { class: `client ${status}${c.client_id === selected ? ' sel' : ''}`, 'data-client': c.client_id },
       h(
         'button',
-        { class: 'client-main', 'aria-label': `Open ${name}'s mix (${status})`, 'aria-current': c.client_id === selected ? 'true' : false, onclick: () => open(c.client_id) },
+        { class: 'client-main', 'aria-label': t('open', { name, status: t(status) }), 'aria-current': c.client_id === selected ? 'true' : false, onclick: () => open(c.client_id) },
         h('span', { class: 'cdot', 'aria-hidden': 'true' }),
         h('span', { class: 'cname' }, name),
-        h('span', { class: 'cmeta' }, c.listening ? '♪ listening' : c.online ? 'online' : ago(c.last_seen), c.latency_ms != null ? ` · ${Math.round(c.latency_ms)} ms` : ''),
+        h('span', { class: 'cmeta' }, c.listening ? '♪ ' + t(status) : c.online ? t(status) : ago(c.last_seen), c.latency_ms != null ? ` · ${Math.round(c.latency_ms)} ms · ${c.loss_pct.toFixed(c.loss_pct < 10 ? 1 : 0)} ${t('loss')}` : ''),
       ),
       h(
         'div',
         { class: 'cbtns' },
-        h('button', { class: 'ghost sm', 'aria-label': `Move ${name} up`, disabled: i === 0, onclick: () => move(i, -1) }, '▲'),
-        h('button', { class: 'ghost sm', 'aria-label': `Move ${name} down`, disabled: i === clients.length - 1, onclick: () => move(i, 1) }, '▼'),
-        h('button', { class: 'ghost sm', 'aria-label': `Rename ${name}`, onclick: () => rename(c) }, '✎'),
-        h('button', { class: 'ghost sm danger', 'aria-label': `Delete ${name}`, onclick: () => del(c) }, '✕'),
+        h('button', { class: 'ghost sm', 'aria-label': t('up', N), disabled: i === 0, onclick: () => move(i, -1) }, '▲'),
+        h('button', { class: 'ghost sm', 'aria-label': t('down', N), disabled: i === clients.length - 1, onclick: () => move(i, 1) }, '▼'),
+        h('button', { class: 'ghost sm', 'aria-label': t('ren', N), onclick: () => rename(c) }, '✎'),
+        h('button', { class: 'ghost sm danger', 'aria-label': t('delC', N), onclick: () => del(c) }, '✕'),
       ),
     );
     ol.append(li);
@@ -138,12 +149,12 @@ function move(i, d) {
 }
 
 function rename(c) {
-  const name = prompt('New name', c.name || '');
+  const name = prompt(t('newName'), c.name || '');
   if (name && name.trim()) conn.send({ type: 'update_client_mix', client_id: c.client_id, op: { type: 'rename', name: name.trim() } });
 }
 
 function del(c) {
-  if (!confirm(`Delete ${c.name || 'this client'} and their mix? Their phone will join as someone new.`)) return;
+  if (!confirm(t('delCQ', { name: c.name || t('thisOne') }))) return;
   if (selected === c.client_id) close();
   conn.send({ type: 'delete_client', client_id: c.client_id });
 }
@@ -160,7 +171,7 @@ function close() {
   selected = null;
   mixer = null;
   $('mixer').textContent = '';
-  $('client-title').textContent = 'Pick a musician';
+  $('client-title').textContent = t('pick');
   $('client-actions').hidden = true;
   conn.send({ type: 'watch_client', client_id: null });
   stopCue();
@@ -174,11 +185,11 @@ cue.addEventListener('state', (e) => {
   $('cue').setAttribute('aria-pressed', String(cue.want));
   $('cue').dataset.state = state;
   $('cue-state').textContent =
-    state === 'idle' ? '' : state === 'error' && detail === 'not allowed' && cueBearer === pin && !isToken(pin) ? 'This server gave no cue token: sign in with an engineer token to cue' : state + (detail ? ` (${detail})` : '');
+    state === 'idle' ? '' : state === 'error' && detail === 'denied' && cueBearer === pin && !isToken(pin) ? t('noCue') : t('s_' + state) + (detail ? ` (${tOr('d_' + detail, detail)})` : '');
 });
 cue.addEventListener('stats', (e) => {
   const s = e.detail;
-  $('cue-state').textContent = `listening · ${Math.round(10 + (s.rttMs ?? 0) / 2 + (s.jitterMs ?? 0))} ms · ${s.lossPct.toFixed(1)} % loss`;
+  $('cue-state').textContent = `${t('listening')} · ${Math.round(estimateLatency(s, frameMs, conn.rtt).total)} ms · ${s.lossPct.toFixed(1)} ${t('loss')}`;
 });
 function stopCue() {
   cueFor = null;
@@ -199,7 +210,7 @@ function buildInputs() {
   box.textContent = '';
   bars = channels.map((c) => {
     const fill = h('i');
-    box.append(h('div', { class: 'inbar', title: c.name }, h('span', {}, c.name || `Ch ${c.index + 1}`), h('b', { class: 'bar', role: 'meter', 'aria-label': `${c.name} input level`, 'aria-valuemin': '0', 'aria-valuemax': '1' }, fill)));
+    box.append(h('div', { class: 'inbar', title: c.name }, h('span', {}, c.name || t('ch', { n: c.index + 1 })), h('b', { class: 'bar', role: 'meter', 'aria-label': t('inLevel', { name: c.name }), 'aria-valuemin': '0', 'aria-valuemax': '1' }, fill)));
     return fill;
   });
 }

@@ -2,6 +2,7 @@
 // Used by the performer page (its own mix) and the engineer page (any client's mix).
 
 import { h } from './ui.js';
+import { t } from './i18n.js';
 
 // The fader curve is the server's (crate::taper, the same one OSC faders use), loaded from
 // GET /api/taper before any fader is drawn: [[pos, dB], …] ascending; below the first
@@ -119,7 +120,7 @@ class Fader {
       'aria-orientation': 'vertical',
       'aria-valuemin': '-90',
       'aria-valuemax': MAX_DB.toFixed(1),
-      title: 'Drag up/down · double-tap: 0 dB · arrows: ±1 dB (Shift ±0.1)',
+      title: t('fader'),
     });
     this.meter = h('div', { class: 'meter', 'aria-hidden': 'true' }, h('div', { class: 'meter-fill' }), h('div', { class: 'meter-peak' }));
     const scale = h('div', { class: 'scale', 'aria-hidden': 'true' });
@@ -149,7 +150,7 @@ class Fader {
     // travel position on the shared taper (what an OSC /fader sends), for surfaces and tests
     this.el.dataset.pos = pos.toFixed(3);
     this.el.setAttribute('aria-valuenow', this.db === -Infinity ? '-90' : this.db.toFixed(1));
-    this.el.setAttribute('aria-valuetext', this.db === -Infinity ? 'off' : `${fmtDb(this.db)} dB`);
+    this.el.setAttribute('aria-valuetext', this.db === -Infinity ? t('off') : `${fmtDb(this.db)} dB`);
   }
 
   commit(db, final) {
@@ -261,7 +262,7 @@ export class Mixer {
    * @param {{index:number,name:string}[]} channels
    * @param {(op: object) => void} send sends one mix op (seed event)
    */
-  constructor(root, channels, send, { masterLabel = 'Master', whose = 'my' } = {}) {
+  constructor(root, channels, send, { masterLabel = t('master'), whose = 'my' } = {}) {
     this.whose = whose;
     this.root = root;
     this.channels = channels;
@@ -271,7 +272,7 @@ export class Mixer {
     this.gainOut = new Map();
     this.levels = null;
     root.textContent = '';
-    const rail = h('div', { class: 'rail', role: 'group', 'aria-label': 'Channels' });
+    const rail = h('div', { class: 'rail', role: 'group', 'aria-label': t('channels') });
     for (const ch of channels) rail.append(this.strip(ch));
     this.masterStrip = this.makeMaster(masterLabel);
     root.append(rail, this.masterStrip);
@@ -291,22 +292,23 @@ export class Mixer {
 
   strip(ch) {
     const i = ch.index;
-    const label = ch.name || `Ch ${i + 1}`;
+    const label = ch.name || t('ch', { n: i + 1 });
+    const name = { name: label };
     const s = { i };
     const gainOut = this.throttled(`g${i}`, (gain) => this.send({ type: 'update_gain', channel: i, gain }));
-    s.fader = new Fader(`${label} level`, (db, final) => {
+    s.fader = new Fader(t('level', name), (db, final) => {
       const gain = dbToGain(db);
       this.mix.gains[i] = gain;
       s.readout.textContent = fmtDb(db);
       gainOut(gain);
       if (final) gainOut.flush();
     });
-    s.on = h('button', { class: 'btn on', 'aria-pressed': 'false', 'aria-label': `${label} in ${this.whose} mix`, onclick: () => this.toggle('on', i) }, 'ON');
-    s.mute = h('button', { class: 'btn mute', 'aria-pressed': 'false', 'aria-label': `Mute ${label}`, onclick: () => this.toggle('mute', i) }, 'M');
-    s.solo = h('button', { class: 'btn solo', 'aria-pressed': 'false', 'aria-label': `Solo ${label}`, onclick: () => this.toggle('solo', i) }, 'S');
+    s.on = h('button', { class: 'btn on', 'aria-pressed': 'false', 'aria-label': t('in_' + this.whose, name), onclick: () => this.toggle('on', i) }, t('on'));
+    s.mute = h('button', { class: 'btn mute', 'aria-pressed': 'false', 'aria-label': t('mute', name), onclick: () => this.toggle('mute', i) }, t('m'));
+    s.solo = h('button', { class: 'btn solo', 'aria-pressed': 'false', 'aria-label': t('solo', name), onclick: () => this.toggle('solo', i) }, t('s'));
     const panOut = this.throttled(`p${i}`, (pan) => this.send({ type: 'update_pan', channel: i, pan }));
-    s.pan = h('input', { type: 'range', class: 'pan', min: '-100', max: '100', step: '1', value: '0', 'aria-label': `${label} pan` });
-    s.panText = h('span', { class: 'pan-text', 'aria-hidden': 'true' }, 'C');
+    s.pan = h('input', { type: 'range', class: 'pan', min: '-100', max: '100', step: '1', value: '0', 'aria-label': t('pan', name) });
+    s.panText = h('span', { class: 'pan-text', 'aria-hidden': 'true' }, t('pC'));
     const panSet = (final) => {
       let v = Number(s.pan.value);
       if (Math.abs(v) <= 4) v = 0;
@@ -340,7 +342,7 @@ export class Mixer {
   makeMaster(label) {
     const out = this.throttled('master', (gain) => this.send({ type: 'update_master', gain }));
     const readout = h('output', { class: 'readout', 'aria-hidden': 'true' }, '0.0');
-    this.master = new Fader(`${label} level`, (db, final) => {
+    this.master = new Fader(t('level', { name: label }), (db, final) => {
       const gain = dbToGain(db);
       this.mix.master = gain;
       readout.textContent = fmtDb(db);
@@ -360,8 +362,9 @@ export class Mixer {
   paintPan(s, pan) {
     const v = Math.round(pan * 100);
     if (!s.draggingPan) s.pan.value = String(v);
-    s.panText.textContent = v === 0 ? 'C' : v < 0 ? `L${-v}` : `R${v}`;
-    s.pan.setAttribute('aria-valuetext', v === 0 ? 'centre' : v < 0 ? `${-v}% left` : `${v}% right`);
+    const n = { n: Math.abs(v) };
+    s.panText.textContent = v === 0 ? t('pC') : t(v < 0 ? 'pL' : 'pR', n);
+    s.pan.setAttribute('aria-valuetext', v === 0 ? t('centre') : t(v < 0 ? 'left' : 'right', n));
     s.pan.style.setProperty('--pan', ((v + 100) / 200).toFixed(3));
   }
 

@@ -22,10 +22,38 @@ export function mungeStereo(sdp) {
   return out;
 }
 
+// Opus look-ahead in restricted low-delay mode (the server's encoder), ms.
+const ENCODER_MS = 2.5;
+let outputMs = null;
+/** Output device delay (ms) where the browser reports it; once, from a user gesture. */
+async function measureOutputLatency() {
+  if (outputMs != null || typeof AudioContext === 'undefined') return outputMs;
+  try {
+    const ctx = new AudioContext({ latencyHint: 'interactive' });
+    await ctx.resume();
+    await new Promise((r) => setTimeout(r, 300));
+    const v = (ctx.outputLatency || 0) + (ctx.baseLatency || 0);
+    await ctx.close();
+    outputMs = v > 0 ? v * 1000 : null;
+  } catch {
+    outputMs = null;
+  }
+  return outputMs;
+}
+
+/** Latency the musician hears, ms, in parts: protocol/websocket.md, "Link reports". */
+export function estimateLatency(stats, frameMs, wsRttMs) {
+  const network = stats.rttMs != null ? stats.rttMs / 2 : wsRttMs != null ? wsRttMs / 2 : 0;
+  const parts = { frame: frameMs, encoder: ENCODER_MS, network, jitter: stats.jitterMs ?? 0, output: outputMs ?? 0 };
+  return { total: Object.values(parts).reduce((a, b) => a + b), parts };
+}
+
 /**
  * Keeps one WHEP session alive while `want` is true: starts, watches the connection
  * state, restarts with a fresh session (exponential backoff) when it fails.
- * Events: 'state' {state, detail}, 'stats' {...}.
+ * Events: 'state' {state, detail}, 'stats' {...}. `detail`: a code the pages translate
+ * (i18n.js `d_…`: nomix, failed, closed, lost, denied, nosuch), 'blocked' (playback refused:
+ * a hint), `HTTP n`, or an exception's own text.
  */
 export class Listener extends EventTarget {
   constructor(audio, auth) {
@@ -57,6 +85,7 @@ export class Listener extends EventTarget {
     this.startedAt = performance.now();
     // Inside the tap: unlocks playback on browsers that require a gesture.
     this.audio.play().catch(() => {});
+    measureOutputLatency();
     await this.connect();
   }
 
@@ -123,7 +152,7 @@ export class Listener extends EventTarget {
     this.teardown();
     const gen = ++this.gen;
     const { clientId, bearer } = this.auth();
-    if (!clientId) return this.retry('no mix yet');
+    if (!clientId) return this.retry('nomix');
     this.set('connecting');
     const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle' });
     this.pc = pc;
@@ -148,12 +177,12 @@ export class Listener extends EventTarget {
         this.set('connected');
         this.watchStats(pc);
       } else if (s === 'failed' || s === 'closed') {
-        this.retry('connection ' + s);
+        this.retry(s);
       } else if (s === 'disconnected') {
         this.set('reconnecting');
         clearTimeout(this.timer);
         this.timer = setTimeout(() => {
-          if (gen === this.gen && pc.connectionState !== 'connected') this.retry('connection lost');
+          if (gen === this.gen && pc.connectionState !== 'connected') this.retry('lost');
         }, 2500);
       }
     };
@@ -172,7 +201,7 @@ export class Listener extends EventTarget {
       });
       if (gen !== this.gen) return;
       if (res.status !== 201) {
-        const msg = res.status === 401 ? 'not allowed' : res.status === 404 ? 'no such mix' : `server said ${res.status}`;
+        const msg = res.status === 401 ? 'denied' : res.status === 404 ? 'nosuch' : `HTTP ${res.status}`;
         if (res.status === 401 || res.status === 404) {
           this.want = false;
           this.teardown();
