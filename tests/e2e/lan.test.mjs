@@ -84,6 +84,7 @@ test('lan https, certificate trusted: secure context, service worker, offline pa
   assert.equal(await page.evaluate(async () => !!(await navigator.serviceWorker.ready).active), true, 'service worker active');
   await page.locator('#more-btn').click();
   assert.equal(await page.locator('#wake').isDisabled(), false, 'keep-the-screen-on offered');
+  assert.equal(await page.evaluate(() => navigator.wakeLock.request('screen').then((l) => (l.release(), 'ok'), (e) => e.name)), 'ok', 'wake lock granted');
   assert.equal(await page.locator('#secure-note').isVisible(), false);
   // Offline once loaded: the service worker serves the page.
   await ctx.setOffline(true);

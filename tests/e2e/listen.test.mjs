@@ -126,6 +126,22 @@ test('listen: WebRTC audio of my mix, stereo, mute respected, readouts, restart'
     const v = line ? Number(line.split(' ').pop()) : NaN;
     return v > 0 && Math.abs(v - shown) <= Math.max(15, shown * 0.3);
   }, 12000, 'the latency the page shows reaches /metrics');
+  // ... and the engineer's list, next to this musician: "♪ … · N ms · X % loss".
+  const eng = await (await browser.newContext(TABLET)).newPage();
+  await eng.goto(srv.url + '/engineer');
+  await eng.getByLabel('Admin PIN or engineer token').fill(ADMIN_PIN);
+  await eng.getByRole('button', { name: 'Sign in' }).click();
+  const row = eng.locator('.cmeta').filter({ hasText: /♪/ });
+  await until(async () => /· \d+ ms · [\d.]+ % loss/.test(await row.first().textContent()), 12000, 'latency and loss in the engineer list');
+  await eng.close();
+
+  // http://127.0.0.1 is a secure context: the keep-the-screen-on switch is offered and the
+  // browser grants the lock (a LAN address needs https: tests/e2e/lan.test.mjs).
+  await page.locator('#more-btn').click();
+  assert.equal(await page.locator('#wake').isDisabled(), false);
+  await page.locator('#wake').check();
+  assert.equal(await page.evaluate(async () => (await navigator.wakeLock.request('screen').then((l) => (l.release(), 'ok'), (e) => e.name))), 'ok', 'wake lock granted');
+  await page.keyboard.press('Escape');
 
   // server restart: the page reconnects WS and audio by itself
   const port = srv.port;
