@@ -114,22 +114,28 @@ fn state_import_then_show_keeps_the_seed_mixes_and_hides_tokens() {
     assert_eq!(server.terminate(), Some(0));
 }
 
-#[test]
-fn serve_stops_cleanly_on_sigterm_and_metrics_count_ticks() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stops_cleanly_on_sigterm_and_metrics_count_ticks() {
+    use common::whep_listener::http_request;
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let body = http_get(server.addr, "/metrics");
-    let ticks: u64 = body
-        .lines()
-        .find_map(|l| l.strip_prefix("monmix_engine_ticks_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("ticks metric");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let body = common::churn::metrics(server.addr).await;
+    let ticks = common::churn::must(&body, "monmix_engine_ticks_total");
     assert!(
-        ticks >= 10,
+        ticks >= 10.0,
         "engine ticked only {ticks} times in 300 ms:\n{body}"
     );
-    let status = http_get(server.addr, "/api/status");
+    let status = http_request(
+        "GET",
+        &format!("http://{}/api/status", server.addr),
+        None,
+        None,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .expect("GET /api/status")
+    .body;
     assert!(status.contains("\"Kick\""), "{status}");
     let log_path = server.stderr_log.clone();
     assert_eq!(server.terminate(), Some(0));
@@ -152,22 +158,6 @@ fn devices_lists_or_says_there_are_none() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!out.stdout.is_empty());
-}
-
-/// Minimal HTTP/1.1 GET (the tests need no HTTP client crate).
-pub fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default()
 }
 
 #[test]

@@ -7,8 +7,8 @@
 
 use crate::common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -51,22 +51,13 @@ impl Drop for Tmpfs {
     }
 }
 
-fn metrics(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    out
-}
-
+/// A counter from `/metrics`, through the shared reader, for this test's sync polling
+/// closures (the runtime is multi-threaded: `block_in_place` is allowed).
 fn metric(addr: SocketAddr, name: &str) -> u64 {
-    metrics(addr)
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name}"))
+    let text = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(common::churn::metrics(addr))
+    });
+    common::churn::must(&text, name) as u64
 }
 
 fn gain_on_disk(path: &Path, id: &str) -> Option<f64> {
