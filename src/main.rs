@@ -24,7 +24,7 @@ struct Cli {
 enum Cmd {
     /// Run the server: inputs, engine, web page, control.
     Serve(ServeArgs),
-    /// List audio input devices with their channel counts and sample rates.
+    /// List audio input and output devices with their channel counts and sample rates.
     Devices,
     /// List monmix servers announced on the LAN (mDNS), then exit.
     Discover {
@@ -245,23 +245,37 @@ fn discover(timeout: f64, services: Vec<String>, events: bool) -> Result<()> {
 }
 
 fn devices() -> Result<()> {
-    let list = monmix::audio::device::list_devices()?;
-    if list.is_empty() {
-        println!("no audio input devices found (monmix serve falls back to the demo input)");
-    }
-    for d in list {
-        let rates: Vec<String> = d.sample_rates.iter().map(|r| r.to_string()).collect();
-        println!(
-            "{}{}: up to {} channels, {} Hz",
-            d.name,
-            if d.is_default { " (default)" } else { "" },
-            d.channels_max,
-            if rates.is_empty() {
-                "?".to_string()
-            } else {
-                rates.join("/")
-            }
-        );
+    let sides = [
+        (
+            "inputs",
+            monmix::audio::device::list_devices()?,
+            "no audio input devices found (monmix serve falls back to the demo input)",
+        ),
+        (
+            "outputs",
+            monmix::audio::device::list_output_devices()?,
+            "no audio output devices found",
+        ),
+    ];
+    for (title, list, none) in sides {
+        println!("{title}:");
+        if list.is_empty() {
+            println!("  {none}");
+        }
+        for d in list {
+            let rates: Vec<String> = d.sample_rates.iter().map(|r| r.to_string()).collect();
+            println!(
+                "  {}{}: up to {} channels, {} Hz",
+                d.name,
+                if d.is_default { " (default)" } else { "" },
+                d.channels_max,
+                if rates.is_empty() {
+                    "?".to_string()
+                } else {
+                    rates.join("/")
+                }
+            );
+        }
     }
     Ok(())
 }

@@ -157,7 +157,11 @@ fn devices_lists_or_says_there_are_none() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!out.stdout.is_empty());
+    // Both sides, each with its devices or a line saying there are none.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (inputs, outputs) = text.split_once("outputs:").expect("an outputs section");
+    assert!(inputs.starts_with("inputs:\n  "), "{text}");
+    assert!(outputs.starts_with("\n  "), "{text}");
 }
 
 #[test]
@@ -166,7 +170,7 @@ fn help_names_every_command_and_logs_carry_no_colour_codes() {
     let help = String::from_utf8_lossy(&out.stdout);
     for (cmd, text) in [
         ("serve", "Run the server"),
-        ("devices", "List audio input devices"),
+        ("devices", "List audio input and output devices"),
         ("discover", "List monmix servers announced on the LAN"),
         ("state", "Inspect or import the stored client mixes"),
     ] {

@@ -1,4 +1,5 @@
-//! Device discovery: listing input devices, finding one by name and choosing its configuration.
+//! Device discovery: listing input and output devices, finding one by name and choosing
+//! its configuration.
 
 use cpal::traits::{DeviceTrait, HostTrait};
 use cpal::SampleFormat;
@@ -10,7 +11,7 @@ const COMMON_RATES: [u32; 11] = [
     8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000, 176_400, 192_000,
 ];
 
-/// One supported input configuration range of a device.
+/// One supported configuration range of a device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigRange {
     pub channels: u16,
@@ -20,7 +21,7 @@ pub struct ConfigRange {
     pub format: String,
 }
 
-/// What `monmix devices` prints about one input device.
+/// What `monmix devices` prints about one device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceInfo {
     pub name: String,
@@ -32,36 +33,68 @@ pub struct DeviceInfo {
     pub configs: Vec<ConfigRange>,
 }
 
+/// A side of the audio interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Input,
+    Output,
+}
+
 /// Lists the input devices of the default audio host. A machine without a sound card
 /// gives an empty list, not an error; devices that fail to report their configurations
 /// are listed with none.
 pub fn list_devices() -> Result<Vec<DeviceInfo>, AudioError> {
+    Ok(list(Direction::Input))
+}
+
+/// Lists the output devices (where wired in-ears are fed from), as [`list_devices`].
+pub fn list_output_devices() -> Result<Vec<DeviceInfo>, AudioError> {
+    Ok(list(Direction::Output))
+}
+
+fn list(dir: Direction) -> Vec<DeviceInfo> {
     let host = cpal::default_host();
-    let default_name = host.default_input_device().and_then(|d| d.name().ok());
-    let devices = match host.input_devices() {
+    let (default, devices) = match dir {
+        Direction::Input => (
+            host.default_input_device(),
+            host.input_devices()
+                .map(|d| Box::new(d) as Box<dyn Iterator<Item = cpal::Device>>),
+        ),
+        Direction::Output => (
+            host.default_output_device(),
+            host.output_devices()
+                .map(|d| Box::new(d) as Box<dyn Iterator<Item = cpal::Device>>),
+        ),
+    };
+    let default_name = default.and_then(|d| d.name().ok());
+    let devices = match devices {
         Ok(d) => d,
         Err(e) => {
-            tracing::debug!("cannot enumerate input devices: {e}");
-            return Ok(Vec::new());
+            tracing::debug!("cannot enumerate {dir:?} devices: {e}");
+            return Vec::new();
         }
+    };
+    let range = |r: cpal::SupportedStreamConfigRange| ConfigRange {
+        channels: r.channels(),
+        min_rate: r.min_sample_rate().0,
+        max_rate: r.max_sample_rate().0,
+        format: r.sample_format().to_string(),
     };
     let mut out = Vec::new();
     for dev in devices {
         let Ok(name) = dev.name() else { continue };
-        let configs: Vec<ConfigRange> = match dev.supported_input_configs() {
-            Ok(c) => c
-                .map(|r| ConfigRange {
-                    channels: r.channels(),
-                    min_rate: r.min_sample_rate().0,
-                    max_rate: r.max_sample_rate().0,
-                    format: r.sample_format().to_string(),
-                })
-                .collect(),
-            Err(e) => {
-                tracing::debug!("{name}: cannot read configurations: {e}");
-                Vec::new()
-            }
+        let configs: Result<Vec<ConfigRange>, _> = match dir {
+            Direction::Input => dev
+                .supported_input_configs()
+                .map(|c| c.map(range).collect()),
+            Direction::Output => dev
+                .supported_output_configs()
+                .map(|c| c.map(range).collect()),
         };
+        let configs = configs.unwrap_or_else(|e| {
+            tracing::debug!("{name}: cannot read configurations: {e}");
+            Vec::new()
+        });
         let channels_max = configs.iter().map(|c| c.channels).max().unwrap_or(0);
         let sample_rates = COMMON_RATES
             .iter()
@@ -76,7 +109,7 @@ pub fn list_devices() -> Result<Vec<DeviceInfo>, AudioError> {
             configs,
         });
     }
-    Ok(out)
+    out
 }
 
 /// The configuration chosen for a device.

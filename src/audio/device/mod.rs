@@ -28,7 +28,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use discover::{list_devices, ConfigRange, DeviceInfo};
+pub use discover::{list_devices, list_output_devices, ConfigRange, DeviceInfo, Direction};
 
 use super::output::{FrameSink, InputStats};
 use super::{AudioError, InputOptions, RING_FRAMES};
