@@ -16,7 +16,7 @@ export default [
   },
   {
     // Node, plus the browser globals of the functions the tests run inside the page.
-    files: ['tests/e2e/**/*.mjs', 'scripts/**/*.mjs', 'eslint.config.js'],
+    files: ['tests/e2e/**/*.mjs', 'tests/firefox/**/*.mjs', 'scripts/**/*.mjs', 'eslint.config.js'],
     languageOptions: { ecmaVersion: 2024, sourceType: 'module', globals: { ...globals.node, ...globals.browser } },
   },
   {
