@@ -311,11 +311,20 @@ async fn performer_load(
         ws.send(json!({"type": "update_master", "gain": unique_mix(k % clients.len()).2}))
             .await;
         ctl.sent.fetch_add(1, Ordering::Relaxed);
-        match ws.recv_timeout(Duration::from_secs(5)).await {
-            Some(v) if v["type"] == "master_updated" => {
-                ctl.acked.fetch_add(1, Ordering::Relaxed);
+        // Engineers edit this mix at the same time: a `param_sync` may come first (a full
+        // `mix` resync when a change landed between the welcome snapshot and the
+        // subscription, protocol/websocket.md). Failed CI once counting that as an error.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match ws.recv_timeout(left).await {
+                Some(v) if v["type"] == "master_updated" => {
+                    ctl.acked.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(v) if v["type"] == "param_sync" => continue,
+                other => ctl.error(format!("performer {k}: {other:?}")),
             }
-            other => ctl.error(format!("performer {k}: {other:?}")),
+            break;
         }
         let _ = futures_util::SinkExt::close(&mut ws.inner).await;
         ctl.performer_sessions.fetch_add(1, Ordering::Relaxed);
