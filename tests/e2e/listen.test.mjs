@@ -4,6 +4,7 @@
 // Also measures tap-to-audio and the jitter buffer (printed as `# bench` lines).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spectrumInPage } from './spectrum.mjs';
 import { launch, startServer, tempDir, cleanup, PHONE, TONES, ADMIN_PIN, TABLET, shot, join, wsClient, until, inbound } from './helpers.mjs';
 
 let browser;
@@ -24,38 +25,8 @@ after(async () => {
   cleanup(dir);
 });
 
-/** Peak level (dB) near each tone, left and right, from the page's own WebAudio analysis. */
-function spectrum(page) {
-  return page.evaluate(async (tones) => {
-    const stream = document.getElementById('audio').srcObject;
-    const ctx = new AudioContext();
-    await ctx.resume();
-    const src = ctx.createMediaStreamSource(stream);
-    const split = ctx.createChannelSplitter(2);
-    src.connect(split);
-    const an = [0, 1].map((i) => {
-      const a = ctx.createAnalyser();
-      a.fftSize = 8192;
-      a.smoothingTimeConstant = 0;
-      split.connect(a, i);
-      return a;
-    });
-    await new Promise((r) => setTimeout(r, 1200));
-    const bin = ctx.sampleRate / 8192;
-    const out = an.map((a) => {
-      const d = new Float32Array(a.frequencyBinCount);
-      a.getFloatFrequencyData(d);
-      return tones.map((f) => {
-        const c = Math.round(f / bin);
-        let m = -200;
-        for (let b = c - 2; b <= c + 2; b++) m = Math.max(m, d[b]);
-        return Math.round(m);
-      });
-    });
-    await ctx.close();
-    return { left: out[0], right: out[1], channels: src.channelCount };
-  }, TONES);
-}
+/** Peak level (dB) near each tone, left and right (tests/e2e/spectrum.mjs). */
+const spectrum = (page) => page.evaluate(spectrumInPage, TONES);
 
 test('listen: WebRTC audio of my mix, stereo, mute respected, readouts, restart', { timeout: 120000 }, async () => {
   const ctx = await browser.newContext(PHONE);

@@ -6,6 +6,7 @@
 // the PulseAudio null sink the test starts (PULSE_SERVER): without a sound server
 // Firefox's AudioContext never runs or takes the browser down.
 import puppeteer from 'puppeteer-core';
+import { spectrumInPage } from '../e2e/spectrum.mjs';
 
 const [url, tonesJson] = process.argv.slice(2);
 const TONES = JSON.parse(tonesJson);
@@ -65,36 +66,7 @@ try {
   out.lost = b.lost;
   out.jitter_buffer_ms = ((b.jb - a.jb) / (b.n - a.n)) * 1000;
   out.latency_readout_ms = await page.$eval('#lat', (e) => e.textContent);
-  const snapshot = () =>
-    page.evaluate(async (tones) => {
-    const stream = document.getElementById('audio').srcObject;
-    const ctx = new AudioContext();
-    await ctx.resume();
-    const src = ctx.createMediaStreamSource(stream);
-    const split = ctx.createChannelSplitter(2);
-    src.connect(split);
-    const an = [0, 1].map((i) => {
-      const x = ctx.createAnalyser();
-      x.fftSize = 8192;
-      x.smoothingTimeConstant = 0;
-      split.connect(x, i);
-      return x;
-    });
-    await new Promise((r) => setTimeout(r, 1200));
-    const bin = ctx.sampleRate / 8192;
-    const sides = an.map((x) => {
-      const d = new Float32Array(x.frequencyBinCount);
-      x.getFloatFrequencyData(d);
-      return tones.map((f) => {
-        const c = Math.round(f / bin);
-        let m = -200;
-        for (let k = c - 2; k <= c + 2; k++) m = Math.max(m, d[k]);
-        return Math.round(m);
-      });
-    });
-    await ctx.close();
-    return { left: sides[0], right: sides[1] };
-  }, TONES);
+  const snapshot = () => page.evaluate(spectrumInPage, TONES);
   // Three 1.2 s snapshots: Firefox's playout into the null sink can glitch for a moment
   // (a glitch smears a tone across the spectrum); the test judges the cleanest.
   out.spectra = [];
