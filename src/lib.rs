@@ -40,6 +40,7 @@ pub mod http;
 pub mod limits;
 pub mod meters;
 pub mod metrics;
+pub mod playout;
 pub mod rt;
 pub mod server;
 pub mod state;

@@ -134,6 +134,8 @@ fn serve(args: ServeArgs) -> Result<()> {
         cfg.tls.self_signed = true;
     }
     cfg.validate()?;
+    // Before any thread: the environment is not thread-safe.
+    monmix::audio::device::pipewire::prepare_env(cfg.frame_len());
     raise_fd_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

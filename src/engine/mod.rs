@@ -39,7 +39,7 @@ use taps::TapTable;
 use worker::Worker;
 
 /// Frames a tap can hold: 80 ms at 10 ms frames, room for a jittery encoder thread.
-const TAP_CAPACITY: usize = 8;
+pub const TAP_CAPACITY: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EngineOptions {

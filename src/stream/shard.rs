@@ -30,9 +30,12 @@ use super::transport::{ConnState, OpusPacket, Peer, SendOutcome};
 use super::udp::{stun_local_ufrag, Batch, Sockets, MAX_DATAGRAM};
 use crate::engine::MixTap;
 
-/// Frames of backlog a late shard still sends (in a burst); older ones are dropped so
-/// latency stays bounded after a stall.
-const MAX_BURST: usize = 2;
+/// Frames of backlog a shard still sends in one pass; older ones are dropped so latency
+/// stays bounded after a stall. As many as a tap holds: a device input hands the engine a
+/// whole period at once (PipeWire's default quantum is two 10 ms frames, ALSA periods
+/// can be longer), and those frames are fresh, not late. At 2 the shard dropped every
+/// third frame of a PipeWire capture.
+const MAX_BURST: usize = crate::engine::TAP_CAPACITY;
 /// Wake-up period with nothing to do (the engine's tick and control commands unpark us).
 const IDLE_PARK: Duration = Duration::from_millis(20);
 /// Wake-up period while a peer is negotiating, so ICE/DTLS replies go out promptly.
@@ -205,7 +208,7 @@ impl Shard {
                         tap,
                         enc: encoder,
                         bufs: std::array::from_fn(|_| vec![0.0; samples]),
-                        packets: [None, None],
+                        packets: std::array::from_fn(|_| None),
                         timestamp: 0,
                         frame_len: (samples / 2) as u32,
                     });
@@ -245,7 +248,7 @@ impl Shard {
         let stats = &self.stats;
         let mut any = false;
         for job in &mut self.mixes {
-            job.packets = [None, None];
+            job.packets = std::array::from_fn(|_| None);
             let mut n = 0usize;
             while job.tap.try_recv(&mut job.bufs[n % MAX_BURST]) {
                 n += 1;

@@ -23,6 +23,7 @@ pub mod feeder;
 pub mod fft;
 pub mod in_process;
 pub mod netns;
+pub mod pipewire;
 pub mod proc_stats;
 pub mod reference_mix;
 pub mod whep_client;
@@ -36,6 +37,14 @@ pub fn cannot_run(why: &str) {
         panic!("this test cannot run under CI: {why}");
     }
     eprintln!("\n*** SKIPPED: {why} ***\n");
+}
+
+/// How [`Server::start_with_env`] starts the process.
+#[derive(Default)]
+pub struct Launch {
+    pub env: Vec<(String, String)>,
+    /// No `--channels`: the input decides (a PipeWire node's own count).
+    pub own_channels: bool,
 }
 
 /// A running server process; killed on drop.
@@ -90,21 +99,39 @@ impl Endpoint for in_process::InProcess {
 impl Server {
     /// Starts `monmix serve --input tones` with its state in `dir` (created if missing).
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
-        Server::launch(dir, &dir.join("state.json"), "tones", extra)
+        Server::launch(
+            dir,
+            &dir.join("state.json"),
+            "tones",
+            extra,
+            &Launch::default(),
+        )
     }
 
     /// Like `start`, with the state file elsewhere than `dir` (which holds the config and
     /// the server's log).
     pub fn start_with_state(dir: &Path, state: &Path, extra: &[&str]) -> Server {
-        Server::launch(dir, state, "tones", extra)
+        Server::launch(dir, state, "tones", extra, &Launch::default())
     }
 
     /// Like [`Server::start`] with another `--input` (e.g. `demo`).
     pub fn start_with_input(dir: &Path, input: &str, extra: &[&str]) -> Server {
-        Server::launch(dir, &dir.join("state.json"), input, extra)
+        Server::launch(
+            dir,
+            &dir.join("state.json"),
+            input,
+            extra,
+            &Launch::default(),
+        )
     }
 
-    fn launch(dir: &Path, state: &Path, input: &str, extra: &[&str]) -> Server {
+    /// Like [`Server::start_with_input`] with extra environment, and the channel count
+    /// left to the input (no `--channels 8`) when `launch.own_channels`.
+    pub fn start_with_env(dir: &Path, input: &str, extra: &[&str], launch: &Launch) -> Server {
+        Server::launch(dir, &dir.join("state.json"), input, extra, launch)
+    }
+
+    fn launch(dir: &Path, state: &Path, input: &str, extra: &[&str], launch: &Launch) -> Server {
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("monmix.toml");
         if !config.exists() {
@@ -122,8 +149,6 @@ impl Server {
             config.to_str().unwrap(),
             "--input",
             input,
-            "--channels",
-            "8",
             "--http",
             "127.0.0.1:0",
             "--osc",
@@ -137,10 +162,14 @@ impl Server {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if !launch.own_channels {
+            args.extend(["--channels".to_string(), "8".to_string()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_monmix"))
             .args(&args)
             .env("MONMIX_LOG", "info")
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

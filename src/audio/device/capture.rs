@@ -181,6 +181,9 @@ pub(super) fn start_stream(
     let config = cpal::StreamConfig {
         channels: chosen.channels,
         sample_rate: cpal::SampleRate(chosen.rate),
+        // About one frame: PipeWire's plugin then runs a matching quantum and hands over
+        // small even chunks. With its default ring it delivered 2048 samples every
+        // 43 ms, bursts the engine counts as underruns and overruns.
         buffer_size: chosen
             .buffer
             .map_or(cpal::BufferSize::Default, cpal::BufferSize::Fixed),

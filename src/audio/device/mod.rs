@@ -21,6 +21,7 @@
 
 mod capture;
 mod discover;
+pub mod pipewire;
 mod supervisor;
 
 use std::sync::atomic::AtomicBool;
@@ -57,6 +58,14 @@ pub struct OpenedDevice {
 /// when `name` is `None` and the machine has no usable input device, with
 /// [`AudioError::DeviceNotFound`] when a named device does not exist.
 pub fn open(name: Option<&str>, opts: &InputOptions) -> Result<OpenedDevice, AudioError> {
+    let mut opts = *opts;
+    let is_pw = pipewire::is_pipewire_device(name);
+    // PipeWire offers any channel count: open the node's own, so nothing is mixed.
+    let native = (opts.channels.is_none() && is_pw)
+        .then(pipewire::native_channels)
+        .flatten();
+    opts.channels = opts.channels.or(native);
+    let opts = &opts;
     let host = cpal::default_host();
     let (_, _, chosen) = resolve(&host, name, opts)?;
     let out_ch = opts.channels.unwrap_or(chosen.channels as usize);
@@ -79,10 +88,15 @@ pub fn open(name: Option<&str>, opts: &InputOptions) -> Result<OpenedDevice, Aud
         })?;
     let mut handle = DeviceHandle::new(stop, thread, "input device supervisor");
     match first_rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(Ok(description)) => Ok(OpenedDevice {
+        Ok(Ok(mut description)) => Ok(OpenedDevice {
+            description: {
+                if let Some(n) = native {
+                    description.push_str(&format!(" (the PipeWire node's {n} channels)"));
+                }
+                description
+            },
             reader,
             channels: out_ch,
-            description,
             stats,
             handle,
         }),
