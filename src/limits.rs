@@ -18,6 +18,8 @@ pub const DEFAULT_FRAME_LEN: usize = 480;
 /// Most input channels monmix carries. A 64-channel console (MADI, a full Dante card) is
 /// the largest we plan for; an input with more offers its first 64.
 pub const MAX_CHANNELS: usize = 64;
+/// `[[output]]` entries (each holds one engine tap and a resampler).
+pub const MAX_OUTPUTS: usize = 32;
 
 /// Most clients (mixes) the store keeps, an upper bound for `state.max_clients`.
 pub const MAX_CLIENTS: usize = 1024;

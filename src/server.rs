@@ -26,6 +26,8 @@ pub enum ServerError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Audio(#[from] crate::audio::AudioError),
+    #[error(transparent)]
+    Output(#[from] crate::playout::PlayoutError),
     #[error("--input: {0}")]
     InputSpec(#[from] crate::audio::SpecError),
     #[error(transparent)]
@@ -94,7 +96,7 @@ impl Server {
                 channels,
                 frame_len: cfg.frame_len(),
                 max_mixes: cfg.engine.max_mixes,
-                max_taps: cfg.engine.max_mixes * 2,
+                max_taps: cfg.engine.max_mixes * 2 + cfg.outputs.len(),
             },
             input.reader,
         )?;
@@ -187,6 +189,36 @@ impl Server {
                 ..StreamOptions::default()
             },
         )?;
+        let hub = Arc::new(Hub::new(
+            cfg.server.name.clone(),
+            store.clone(),
+            cfg.channel_names(channels, &input.channel_names),
+            cfg.audio.frame_ms,
+            cfg.security.clone(),
+            Limits {
+                max_sessions_per_ip: cfg.security.max_sessions_per_ip,
+                ..Limits::default()
+            },
+        ));
+        let input_device = match &spec {
+            InputSpec::Device(name) => Some(name.clone().unwrap_or_else(|| "default".into())),
+            _ => None,
+        };
+        let outputs = crate::playout::Outputs::start(
+            &cfg.outputs,
+            cfg.frame_len(),
+            engine.clone(),
+            store.clone(),
+            hub.cue_slot.clone(),
+            |dev| {
+                // One device, or one PipeWire graph, runs on one clock.
+                input_device.as_deref() == Some(dev)
+                    || input_device.as_deref().is_some_and(|i| {
+                        crate::audio::device::pipewire::is_pipewire_device(Some(i))
+                            && crate::audio::device::pipewire::is_pipewire_device(Some(dev))
+                    })
+            },
+        )?;
         let app = Arc::new(AppState {
             join_url: join_url_for(https_addr.unwrap_or(http_addr), https_addr.is_some()),
             https_url: https_addr.map(|a| join_url_for(a, true)),
@@ -195,17 +227,8 @@ impl Server {
             channel_names: cfg.channel_names(channels, &input.channel_names),
             input_description: input.description.clone(),
             input_stats: input.handle.stats().clone(),
-            hub: Arc::new(Hub::new(
-                cfg.server.name.clone(),
-                store.clone(),
-                cfg.channel_names(channels, &input.channel_names),
-                cfg.audio.frame_ms,
-                cfg.security.clone(),
-                Limits {
-                    max_sessions_per_ip: cfg.security.max_sessions_per_ip,
-                    ..Limits::default()
-                },
-            )),
+            hub,
+            outputs,
             config: cfg,
             store,
             engine,
@@ -460,13 +483,20 @@ impl crate::stream::whep::WhepBackend for Hub {
             return Err(AuthError::UnknownClient);
         }
         let bearer = bearer.ok_or(AuthError::Unauthorized)?;
-        if !self.store.verify_token(client_id, bearer) && !self.is_engineer_bearer(bearer) {
+        let own = self.store.verify_token(client_id, bearer);
+        if !own && !self.is_engineer_bearer(bearer) {
             return Err(AuthError::Unauthorized);
         }
         // A client beyond the engine's mix slots has no audio yet (engine.max_mixes).
-        self.store
+        let slot = self
+            .store
             .client_slot(client_id)
-            .ok_or(AuthError::UnknownClient)
+            .ok_or(AuthError::UnknownClient)?;
+        if !own {
+            self.cue_slot
+                .store(slot, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(slot)
     }
 
     fn listening_changed(&self, client_id: &str, listening: bool) {

@@ -38,6 +38,37 @@ pub struct Config {
     pub mdns: MdnsConfig,
     pub stream: StreamConfig,
     pub tls: TlsConfig,
+    /// `[[output]]`: mixes fed to the interface's outputs (wired in-ears).
+    #[serde(rename = "output")]
+    pub outputs: Vec<OutputConfig>,
+}
+
+/// One `[[output]]`: a mix on one or two channels of an output device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// A name from `monmix devices` (an ALSA PCM, PipeWire, JACK).
+    pub device: String,
+    /// 1-based output channels: left, right; one entry = mono (left and right summed).
+    pub channels: Vec<u16>,
+    /// Client name, client id or 1-based position; `cue` = what the engineer cues.
+    pub mix: String,
+    /// Whether the device runs on the input's clock (see [`OutputClock`]).
+    #[serde(default)]
+    pub clock: OutputClock,
+}
+
+/// An output device's clock relative to the input's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputClock {
+    /// Shared when the output is the input's device or both are PipeWire; else adaptive.
+    #[default]
+    Auto,
+    /// One clock (one device, one PipeWire or JACK graph): no resampling, bit-exact.
+    Shared,
+    /// Independent clocks: an adaptive resampler keeps the output buffer centred.
+    Adaptive,
 }
 
 /// `[tls]`: HTTPS beside plain HTTP. Browsers give a service worker (offline page,

@@ -148,6 +148,48 @@ impl Config {
             crate::limits::OPUS_COMPLEXITY_MAX as usize,
         )?;
         count("stream.max_listeners", sm.max_listeners, 1, 4096)?;
+        self.validate_outputs()
+    }
+
+    /// What can be checked without the devices: shapes, and no channel fed twice. Device
+    /// names and channel ranges are checked when the outputs open.
+    fn validate_outputs(&self) -> Result<(), ConfigError> {
+        count(
+            "output (entries)",
+            self.outputs.len(),
+            0,
+            crate::limits::MAX_OUTPUTS,
+        )?;
+        let mut used: Vec<(&str, u16, usize)> = Vec::new();
+        for (i, o) in self.outputs.iter().enumerate() {
+            let n = i + 1;
+            text(&format!("output[{n}].device"), &o.device, 1, 128)?;
+            text(&format!("output[{n}].mix"), &o.mix, 1, 64)?;
+            if o.channels.is_empty() || o.channels.len() > 2 {
+                return Err(invalid(format!(
+                    "output[{n}].channels = {:?}: give [left, right] or [mono]",
+                    o.channels
+                )));
+            }
+            for &c in &o.channels {
+                if c == 0 || usize::from(c) > crate::limits::MAX_CHANNELS {
+                    return Err(invalid(format!(
+                        "output[{n}].channels: {c} is not a channel (1..={})",
+                        crate::limits::MAX_CHANNELS
+                    )));
+                }
+                if let Some((_, _, other)) = used
+                    .iter()
+                    .find(|(d, u, _)| *d == o.device.as_str() && *u == c)
+                {
+                    return Err(invalid(format!(
+                        "output[{n}].channels: channel {c} of device {:?} is already output[{other}]'s",
+                        o.device
+                    )));
+                }
+                used.push((&o.device, c, n));
+            }
+        }
         Ok(())
     }
 }
@@ -191,6 +233,48 @@ fn text(field: &str, v: &str, min: usize, max: usize) -> Result<(), ConfigError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outputs_are_checked_field_by_field() {
+        let ok = "[[output]]\ndevice = \"default\"\nchannels = [1, 2]\nmix = \"Ana\"\n\
+                  [[output]]\ndevice = \"default\"\nchannels = [3]\nmix = \"cue\"\n";
+        let cfg = Config::parse(ok).unwrap();
+        assert_eq!(cfg.outputs.len(), 2);
+        assert_eq!(cfg.outputs[1].channels, [3]);
+        for (text, want) in [
+            (
+                "[[output]]\ndevice = \"d\"\nchannels = [1, 2, 3]\nmix = \"A\"",
+                "output[1].channels",
+            ),
+            (
+                "[[output]]\ndevice = \"d\"\nchannels = [0]\nmix = \"A\"",
+                "output[1].channels: 0",
+            ),
+            (
+                "[[output]]\ndevice = \"\"\nchannels = [1]\nmix = \"A\"",
+                "output[1].device",
+            ),
+            (
+                "[[output]]\ndevice = \"d\"\nchannels = [1]\nmix = \"\"",
+                "output[1].mix",
+            ),
+            (
+                "[[output]]\ndevice = \"d\"\nchannels = [1, 2]\nmix = \"A\"\n\
+                 [[output]]\ndevice = \"d\"\nchannels = [2, 3]\nmix = \"B\"",
+                "output[2].channels: channel 2 of device \"d\" is already output[1]'s",
+            ),
+            (
+                "[[output]]\ndevice = \"d\"\nchanels = [1]\nmix = \"A\"",
+                "chanels",
+            ),
+        ] {
+            let e = Config::parse(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+            if want != "chanels" {
+                assert_eq!(e.lines().count(), 1, "one line: {e}");
+            }
+        }
+    }
 
     #[test]
     fn rejects_bad_values_with_a_clear_message() {

@@ -43,6 +43,12 @@ impl MixTap {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The pipe itself, for a consumer that reads it from a real-time callback (an output
+    /// device's playout).
+    pub fn into_reader(self) -> FrameReader {
+        self.reader
+    }
+
     /// True once the engine stopped and every frame was read.
     pub fn is_closed(&self) -> bool {
         self.reader.is_closed()

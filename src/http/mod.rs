@@ -48,6 +48,8 @@ pub struct AppState {
     pub cert_pem: Option<String>,
     /// HTTP connection counters (filled by [`serve::serve`]).
     pub conn_stats: Arc<serve::ConnStats>,
+    /// `[[output]]`s: mixes on the interface's outputs.
+    pub outputs: crate::playout::Outputs,
 }
 
 pub fn router(app: Arc<AppState>) -> Router {
@@ -324,6 +326,7 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
         o.render_prometheus(&mut out);
     }
     app.stream.render_metrics(&mut out);
+    app.outputs.render_metrics(&mut out);
     crate::rt::render_metrics(&mut out);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

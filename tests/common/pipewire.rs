@@ -251,6 +251,85 @@ impl Drop for PipeWire {
     }
 }
 
+impl PipeWire {
+    /// Starts recording `channels` channels from `target` (a sink's monitor) into `path`,
+    /// 16-bit. `target` `None`: a stream linked to nothing; the caller links its ports
+    /// (`input_FL`, `input_FR`, ...) with [`PipeWire::link`].
+    pub fn record(&self, target: Option<&str>, channels: usize, path: &Path) -> Recorder {
+        // A capture stream aimed at a sink records its monitor only when it says so;
+        // otherwise WirePlumber links it to the default source.
+        let mut c = self.cmd("pw-record");
+        if target.is_some() {
+            c.args(["-P", "{ stream.capture.sink=true stream.dont-remix=true }"]);
+        }
+        let child = c
+            .args([
+                "--target",
+                target.unwrap_or("0"),
+                "--channels",
+                &channels.to_string(),
+                "--format",
+                "s16",
+                "--rate",
+                "48000",
+            ])
+            .arg(path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pw-record");
+        Recorder {
+            child,
+            path: path.to_owned(),
+            channels,
+        }
+    }
+
+    /// `pw-link OUT IN`, retried until both ports exist.
+    pub fn link(&self, out: &str, inp: &str) {
+        self.wait_for(
+            || {
+                self.cmd("pw-link")
+                    .args([out, inp])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            },
+            &format!("link {out} -> {inp}"),
+        );
+    }
+}
+
+/// A running pw-record.
+pub struct Recorder {
+    child: Child,
+    path: PathBuf,
+    channels: usize,
+}
+
+impl Recorder {
+    /// Stops it (SIGINT: pw-record closes the file) and returns the interleaved samples.
+    pub fn finish(mut self) -> Vec<f32> {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let bytes = std::fs::read(&self.path).unwrap_or_default();
+        // The samples after the "data" chunk header, whatever sizes the header claims.
+        let start = bytes
+            .windows(4)
+            .position(|w| w == b"data")
+            .map_or(bytes.len(), |p| p + 8);
+        let mut pcm: Vec<f32> = bytes[start.min(bytes.len())..]
+            .chunks_exact(2)
+            .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+            .collect();
+        pcm.truncate(pcm.len() / self.channels * self.channels);
+        pcm
+    }
+}
+
 /// A looping pw-cat; stopped on drop.
 pub struct Player {
     stop: Arc<AtomicBool>,

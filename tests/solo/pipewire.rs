@@ -243,3 +243,285 @@ async fn pipewire_capture_is_bit_true_and_heals_after_kills() {
     drop(player);
     server.kill9();
 }
+
+/// "Absent" on a wired output: 70 dB under the tone. No Opus on this path; what is left is
+/// the 16-bit recorder's own floor (about -98 dBFS at a tone's bin here).
+const FLOOR_DB: f64 = -90.0;
+
+/// Makes the PipeWire nodes `stage` and `ears` ALSA devices of those names, as README
+/// "Wired in-ears" tells a user to. (`PIPEWIRE_NODE` would aim every stream of the
+/// process, the outputs' too, at one node.)
+fn write_asoundrc(home: &std::path::Path) {
+    std::fs::write(
+        home.join(".asoundrc"),
+        "pcm.stage {\n  type pipewire\n  capture_node \"stage\"\n  \
+         hint { show on description \"stage bus\" }\n}\n\
+         pcm.ears {\n  type pipewire\n  playback_node \"ears\"\n  \
+         hint { show on description \"in-ear bus\" }\n}\n",
+    )
+    .unwrap();
+}
+
+/// A server capturing `stage` through PipeWire, with `outputs` (TOML) in its config.
+fn output_server(pw: &PipeWire, dir: &std::path::Path, outputs: &str, frame_ms: &str) -> Server {
+    std::fs::create_dir_all(dir).unwrap();
+    write_asoundrc(dir);
+    std::fs::write(
+        dir.join("monmix.toml"),
+        format!("{}{outputs}", crate::common::test_config()),
+    )
+    .unwrap();
+    let mut env = pw.env();
+    env.push(("HOME".into(), dir.display().to_string()));
+    Server::start_with_env(
+        dir,
+        "device:stage",
+        &["--frame-ms", frame_ms],
+        &Launch {
+            env,
+            own_channels: true,
+        },
+    )
+}
+
+/// A tone's level on one channel of a recording, past its first 0.5 s (pw-record starts
+/// before WirePlumber has linked it).
+fn level(pcm: &[f32], channels: usize, ch: usize, k: usize) -> f64 {
+    let skip = (channels * 24_000).min(pcm.len());
+    tone_level_dbfs(&channel(&pcm[skip..], channels, ch), tone_frequency(k))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mix_plays_on_the_interface_outputs_bit_exact() {
+    let _solo = crate::solo();
+    let Some(pw) = PipeWire::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    pw.create_sink("stage", N);
+    pw.create_sink("ears", 4);
+    let wav = write_tones_wav(&dir.path().join("tones.wav"), N, 30.0, |_| Some(TONE_DB));
+    let _player = pw.play(&wav, "stage", N);
+    // Ana's mix on the in-ear bus's channels 3 and 4, before Ana exists.
+    let server = output_server(
+        &pw,
+        dir.path(),
+        "[[output]]\ndevice = \"ears\"\nchannels = [3, 4]\nmix = \"Ana\"\nclock = \"shared\"\n",
+        "10",
+    );
+    let m = metrics(server.addr).await;
+    assert_eq!(
+        must(&m, "monmix_output_routed{output=\"1\",device=\"ears\"}"),
+        0.0,
+        "routed before Ana exists"
+    );
+    assert_eq!(
+        must(&m, "monmix_output_open{output=\"1\",device=\"ears\"}"),
+        1.0
+    );
+    let rec = pw.record(Some("ears"), 4, &dir.path().join("silent.wav"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pcm = rec.finish();
+    for ch in 0..4 {
+        for k in 0..N {
+            assert_absent(
+                &format!("no mix yet: out ch{} tone {k}", ch + 1),
+                level(&pcm, 4, ch, k),
+                FLOOR_DB,
+            );
+        }
+    }
+
+    // Ana appears and builds her mix on the phone: kick left, snare right, bass muted.
+    let mut ws = Ws::connect(&server.ws_url()).await;
+    ws.hello(json!({"name": "Ana"})).await;
+    ws.send(json!({"type":"subscribe","channels":[0,1,2],"pans":{"0":-1.0,"1":1.0}}))
+        .await;
+    ws.recv_type("subscribed").await;
+    ws.send(json!({"type":"toggle_mute","channel":2,"muted":true}))
+        .await;
+    ws.recv_type("mute_updated").await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let m = metrics(server.addr).await;
+    assert_eq!(
+        must(&m, "monmix_output_routed{output=\"1\",device=\"ears\"}"),
+        1.0
+    );
+    let rec = pw.record(Some("ears"), 4, &dir.path().join("mix.wav"));
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let pcm = rec.finish();
+    eprintln!(
+        "{}",
+        std::fs::read_to_string(&server.stderr_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("output"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let m = metrics(server.addr).await;
+    eprintln!(
+        "{}",
+        m.lines()
+            .filter(|l| l.starts_with("monmix_output") || l.starts_with("monmix_engine_tap"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let links = std::process::Command::new("pw-link")
+        .arg("-l")
+        .envs(pw.env())
+        .output()
+        .unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&links.stdout));
+    assert!(pcm.len() >= 4 * 48_000, "recorded {} samples", pcm.len());
+    // No Opus on this path, and one clock: hard pans and mutes are exact.
+    assert_level("kick on out 3 (L)", level(&pcm, 4, 2, 0), TONE_DB, 0.5);
+    assert_level("snare on out 4 (R)", level(&pcm, 4, 3, 1), TONE_DB, 0.5);
+    assert_absent("kick on out 4", level(&pcm, 4, 3, 0), FLOOR_DB);
+    assert_absent("snare on out 3", level(&pcm, 4, 2, 1), FLOOR_DB);
+    for (what, k) in [("muted bass", 2), ("unsubscribed keys", 3)] {
+        assert_absent(&format!("{what} out 3"), level(&pcm, 4, 2, k), FLOOR_DB);
+        assert_absent(&format!("{what} out 4"), level(&pcm, 4, 3, k), FLOOR_DB);
+    }
+    for ch in [0, 1] {
+        assert_absent(
+            &format!("out {} (not routed)", ch + 1),
+            level(&pcm, 4, ch, 0),
+            FLOOR_DB,
+        );
+    }
+    // The phone's change is heard on the wire: kick -12 dB.
+    ws.send(json!({"type":"update_gain","channel":0,"gain":0.25}))
+        .await;
+    ws.recv_type("gain_updated").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rec = pw.record(Some("ears"), 4, &dir.path().join("gain.wav"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pcm = rec.finish();
+    assert_level(
+        "kick -12 dB on out 3",
+        level(&pcm, 4, 2, 0),
+        TONE_DB - 12.04,
+        0.5,
+    );
+    let m = metrics(server.addr).await;
+    let underruns = must(
+        &m,
+        "monmix_output_underruns_total{output=\"1\",device=\"ears\"}",
+    );
+    eprintln!("output underruns after start: {underruns}");
+    server.kill9();
+}
+
+/// A click on the stage bus and the same click on the in-ear bus, recorded by one stream
+/// in one graph cycle: the wire's latency in samples, whatever the recorder's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wired_output_latency_by_click() {
+    let _solo = crate::solo();
+    let Some(pw) = PipeWire::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    pw.create_sink("stage", 2);
+    pw.create_sink("ears", 2);
+    // A click every 250 ms on channel 1: one full-scale sample.
+    let clicks = dir.path().join("clicks.wav");
+    {
+        let mut b = Vec::new();
+        let frames = 48_000 * 30;
+        for n in 0..frames {
+            let v: i16 = if n % 12_000 == 0 { 30_000 } else { 0 };
+            b.extend_from_slice(&v.to_le_bytes());
+            b.extend_from_slice(&0i16.to_le_bytes());
+        }
+        let mut w = Vec::new();
+        w.extend_from_slice(b"RIFF");
+        w.extend_from_slice(&(36 + b.len() as u32).to_le_bytes());
+        w.extend_from_slice(b"WAVEfmt ");
+        for v in [16u32] {
+            w.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [1u16, 2] {
+            w.extend_from_slice(&v.to_le_bytes());
+        }
+        w.extend_from_slice(&48_000u32.to_le_bytes());
+        w.extend_from_slice(&(48_000u32 * 4).to_le_bytes());
+        for v in [4u16, 16] {
+            w.extend_from_slice(&v.to_le_bytes());
+        }
+        w.extend_from_slice(b"data");
+        w.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        w.extend_from_slice(&b);
+        std::fs::write(&clicks, w).unwrap();
+    }
+    let _player = pw.play(&clicks, "stage", 2);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    for frame_ms in ["10", "5", "2.5"] {
+        let sdir = dir.path().join(format!("f{frame_ms}"));
+        let server = output_server(
+            &pw,
+            &sdir,
+            "[[output]]\ndevice = \"ears\"\nchannels = [1, 2]\nmix = \"Ana\"\nclock = \"shared\"\n",
+            frame_ms,
+        );
+        let mut ws = Ws::connect(&server.ws_url()).await;
+        ws.hello(json!({"name": "Ana"})).await;
+        ws.send(json!({"type":"subscribe","channels":[0],"pans":{"0":-1.0}}))
+            .await;
+        ws.recv_type("subscribed").await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let rec = pw.record(None, 2, &sdir.join("both.wav"));
+        pw.link("stage:monitor_AUX0", "pw-record:input_FL");
+        pw.link("ears:monitor_AUX0", "pw-record:input_FR");
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        let pcm = rec.finish();
+        let (a, b) = (channel(&pcm, 2, 0), channel(&pcm, 2, 1));
+        let onsets = |x: &[f32]| -> Vec<usize> {
+            let mut v = Vec::new();
+            let mut last = 0usize;
+            for (i, s) in x.iter().enumerate() {
+                if s.abs() > 0.3 && (v.is_empty() || i - last > 6_000) {
+                    v.push(i);
+                    last = i;
+                }
+            }
+            v
+        };
+        let (ia, ib) = (onsets(&a), onsets(&b));
+        let mut delays: Vec<usize> = ia
+            .iter()
+            .filter_map(|&t| {
+                ib.iter()
+                    .find(|&&u| u >= t && u - t < 6_000)
+                    .map(|&u| u - t)
+            })
+            .collect();
+        assert!(delays.len() >= 6, "clicks in {ia:?} / out {ib:?}");
+        delays.sort_unstable();
+        let ms = |s: usize| s as f64 / 48.0;
+        let frame: f64 = frame_ms.parse().unwrap();
+        eprintln!(
+            "# bench wired_latency frame_ms {frame_ms} median_ms {:.2} min_ms {:.2} max_ms {:.2} clicks {} goal_ms {:.1} loadavg {}",
+            ms(delays[delays.len() / 2]),
+            ms(delays[0]),
+            ms(delays[delays.len() - 1]),
+            delays.len(),
+            2.0 * frame + 2.0,
+            load.split_whitespace().next().unwrap_or("?"),
+        );
+        let m = metrics(server.addr).await;
+        eprintln!(
+            "# output fill {} samples, underruns {}",
+            must(
+                &m,
+                "monmix_output_fill_samples{output=\"1\",device=\"ears\"}"
+            ),
+            must(
+                &m,
+                "monmix_output_underruns_total{output=\"1\",device=\"ears\"}"
+            )
+        );
+        // Same every click: one clock, no drift.
+        assert!(
+            delays[delays.len() - 1] - delays[0] <= 48 * 3,
+            "latency wanders: {delays:?}"
+        );
+        server.kill9();
+    }
+}

@@ -59,10 +59,11 @@ pub struct OpenedDevice {
 /// [`AudioError::DeviceNotFound`] when a named device does not exist.
 pub fn open(name: Option<&str>, opts: &InputOptions) -> Result<OpenedDevice, AudioError> {
     let mut opts = *opts;
-    let is_pw = pipewire::is_pipewire_device(name);
     // PipeWire offers any channel count: open the node's own, so nothing is mixed.
-    let native = (opts.channels.is_none() && is_pw)
-        .then(pipewire::native_channels)
+    let native = opts
+        .channels
+        .is_none()
+        .then(|| pipewire::native_channels(name))
         .flatten();
     opts.channels = opts.channels.or(native);
     let opts = &opts;

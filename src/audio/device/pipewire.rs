@@ -57,19 +57,29 @@ pub fn is_pipewire_device(name: Option<&str>) -> bool {
     }
 }
 
-fn runtime_socket() -> bool {
+/// True when a PipeWire daemon answers on this user's runtime socket.
+pub fn runtime_socket() -> bool {
     let dir = std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_else(|| "/run/user/0".into());
     let remote = std::env::var_os("PIPEWIRE_REMOTE").unwrap_or_else(|| "pipewire-0".into());
     Path::new(&dir).join(remote).exists()
 }
 
-/// Channels of the node PipeWire captures from: `PIPEWIRE_NODE` (a node name or id) or
-/// the default source. `None` when `pw-dump` is missing, slow or the node is not found;
-/// the caller then keeps the device's own choice.
-pub fn native_channels() -> Option<usize> {
+/// Channels of the node PipeWire captures from. For the `pipewire` (or default) device:
+/// `PIPEWIRE_NODE` (a node name or id) or the default source. For another device name: the
+/// node of that name (an ALSA PCM of type pipewire named after its node, as README "Wired
+/// in-ears" sets up). `None` when PipeWire does not run, `pw-dump` is missing or slow, or
+/// no such node exists; the caller then keeps the device's own choice.
+pub fn native_channels(device: Option<&str>) -> Option<usize> {
+    if !runtime_socket() {
+        return None;
+    }
     let dump = pw_dump()?;
-    let target = std::env::var("PIPEWIRE_NODE").ok();
-    channels_in_dump(&dump, target.as_deref())
+    if is_pipewire_device(device) {
+        let target = std::env::var("PIPEWIRE_NODE").ok();
+        channels_in_dump(&dump, target.as_deref())
+    } else {
+        channels_in_dump(&dump, Some(device?))
+    }
 }
 
 fn pw_dump() -> Option<serde_json::Value> {

@@ -46,6 +46,10 @@ pub struct Hub {
     /// starts). They used to live as long as the server process: every engineer
     /// (re)connect added one for good, an unbounded set on a long-running server.
     pub(super) cue_tokens: Mutex<std::collections::HashSet<String>>,
+    /// The mix slot an engineer last opened over WHEP with an engineer credential (the
+    /// cue), or [`crate::playout::NO_CUE`]: `[[output]]`s with `mix = "cue"` follow it,
+    /// as a desk's cue bus holds the last selection.
+    pub cue_slot: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Hub {
@@ -58,6 +62,7 @@ impl Hub {
         limits: Limits,
     ) -> Hub {
         Hub {
+            cue_slot: Arc::new(std::sync::atomic::AtomicUsize::new(crate::playout::NO_CUE)),
             server_name,
             store,
             channel_names,

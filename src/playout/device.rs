@@ -1,0 +1,432 @@
+//! One output device: its cpal stream, the routes it plays, and a supervisor thread that
+//! reopens it when it vanishes.
+//!
+//! Like the capture side, the callback owns everything it touches (the routes' playouts and
+//! their command queues) and gives them back to the supervisor when the stream is dropped,
+//! so a lost device keeps every route's state and no lock is ever shared with the callback.
+//! New sources (a mix routed, changed, removed) arrive through one `rtrb` queue per route;
+//! the readers they replace go back through another, to be dropped off the real-time thread.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{FromSample, SampleFormat, SizedSample, StreamError};
+
+use super::core::{ClockMode, Playout, PlayoutStats};
+use super::PlayoutError;
+use crate::frames::FrameReader;
+use crate::limits::SAMPLE_RATE;
+
+/// How often a lost output device is looked for again.
+const RETRY: Duration = Duration::from_secs(1);
+/// A running stream whose callback does not run for this long is treated as lost.
+const STALL: Duration = Duration::from_secs(2);
+/// Source changes a route can have in flight (the router sends one at a time).
+const QUEUE: usize = 4;
+/// Largest callback converted through the scratch buffer at once (device frames).
+const SCRATCH_FRAMES: usize = 8192;
+
+/// Counters of one output device, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct DeviceStats {
+    /// Times the device was opened again after it was lost.
+    pub reconnects: AtomicU64,
+    /// True while its stream runs.
+    pub open: AtomicBool,
+    /// Callbacks run (the supervisor watches it for stalls).
+    pub callbacks: AtomicU64,
+}
+
+/// The callback's side of one route.
+pub(super) struct Route {
+    playout: Playout,
+    left: usize,
+    right: Option<usize>,
+    commands: rtrb::Consumer<Option<FrameReader>>,
+    garbage: rtrb::Producer<FrameReader>,
+}
+
+/// The control side of one route: where the router sends new sources.
+pub struct RouteControl {
+    pub stats: Arc<PlayoutStats>,
+    commands: rtrb::Producer<Option<FrameReader>>,
+    garbage: rtrb::Consumer<FrameReader>,
+}
+
+impl RouteControl {
+    /// Hands the callback a new source (or silence). False if its queue is full (the
+    /// device is gone and not draining it): try again later.
+    pub fn send(&mut self, src: Option<FrameReader>) -> bool {
+        self.collect();
+        self.commands.push(src).is_ok()
+    }
+
+    /// Drops the readers the callback gave back.
+    pub fn collect(&mut self) {
+        while let Ok(r) = self.garbage.pop() {
+            drop(r);
+        }
+    }
+}
+
+/// Builds one route's two halves. `channels` are 1-based (left, right) or (mono).
+pub(super) fn route(
+    frame_len: usize,
+    rate: u32,
+    mode: ClockMode,
+    channels: &[u16],
+) -> Result<(Route, RouteControl), String> {
+    let stats = Arc::new(PlayoutStats::default());
+    let playout = Playout::new(frame_len, rate, mode, stats.clone())?;
+    let (ctx, crx) = rtrb::RingBuffer::new(QUEUE);
+    let (gtx, grx) = rtrb::RingBuffer::new(QUEUE + 1);
+    let ch = |i: usize| channels.get(i).map(|&c| usize::from(c).saturating_sub(1));
+    Ok((
+        Route {
+            playout,
+            left: ch(0).unwrap_or(0),
+            right: ch(1),
+            commands: crx,
+            garbage: gtx,
+        },
+        RouteControl {
+            stats,
+            commands: ctx,
+            garbage: grx,
+        },
+    ))
+}
+
+/// What the supervisor opens: a device by name, with this many channels at this rate.
+#[derive(Debug, Clone)]
+pub(super) struct Plan {
+    pub(super) name: String,
+    pub(super) channels: u16,
+    pub(super) rate: u32,
+    pub(super) format: SampleFormat,
+    pub(super) buffer: Option<u32>,
+}
+
+/// Everything the data callback owns; gives the routes back on drop.
+struct Callback {
+    routes: Vec<Route>,
+    channels: usize,
+    scratch: Vec<f32>,
+    stats: Arc<DeviceStats>,
+    back: mpsc::Sender<Vec<Route>>,
+}
+
+impl Drop for Callback {
+    fn drop(&mut self) {
+        let _ = self.back.send(std::mem::take(&mut self.routes));
+    }
+}
+
+impl Callback {
+    fn render_f32(&mut self, out: &mut [f32]) {
+        out.fill(0.0);
+        for r in &mut self.routes {
+            while let Ok(cmd) = r.commands.pop() {
+                if let Some(old) = r.playout.set_source(cmd) {
+                    // Sized one larger than the command queue: never full here.
+                    let _ = r.garbage.push(old);
+                }
+            }
+            r.playout.render(out, self.channels, r.left, r.right);
+        }
+        self.stats.callbacks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Integer devices: render into the preallocated scratch, then convert.
+    fn render<T: SizedSample + FromSample<f32>>(&mut self, out: &mut [T]) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let step = (SCRATCH_FRAMES * self.channels).max(self.channels);
+        for chunk in out.chunks_mut(step) {
+            let buf = &mut scratch[..chunk.len()];
+            self.render_f32(buf);
+            for (d, s) in chunk.iter_mut().zip(buf.iter()) {
+                *d = T::from_sample_(*s);
+            }
+        }
+        self.scratch = scratch;
+    }
+}
+
+/// Finds an output device: exact name first, then case-insensitive substring.
+pub(super) fn find(host: &cpal::Host, name: &str) -> Result<cpal::Device, PlayoutError> {
+    let devices: Vec<(String, cpal::Device)> = host
+        .output_devices()
+        .map(|d| d.filter_map(|d| d.name().ok().map(|n| (n, d))).collect())
+        .unwrap_or_default();
+    let lower = name.to_lowercase();
+    let idx = devices.iter().position(|(n, _)| n == name).or_else(|| {
+        devices
+            .iter()
+            .position(|(n, _)| n.to_lowercase().contains(&lower))
+    });
+    match idx {
+        Some(i) => {
+            devices
+                .into_iter()
+                .nth(i)
+                .map(|(_, d)| d)
+                .ok_or_else(|| PlayoutError::NoDevice {
+                    name: name.to_string(),
+                    available: String::new(),
+                })
+        }
+        None => Err(PlayoutError::NoDevice {
+            name: name.to_string(),
+            available: devices
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// Picks the configuration for `needed` channels: the smallest channel count that covers
+/// them (a PipeWire or JACK port offers any count; an interface its own), 48 kHz if it
+/// can, else the rate closest to it; f32 > i32 > i16.
+pub(super) fn plan(
+    device: &cpal::Device,
+    name: &str,
+    needed: u16,
+    frame_len: usize,
+) -> Result<Plan, PlayoutError> {
+    let ranges: Vec<_> = device
+        .supported_output_configs()
+        .map_err(|e| PlayoutError::Device {
+            name: name.to_string(),
+            problem: format!("cannot read its configurations: {e}"),
+        })?
+        .filter(|r| {
+            matches!(
+                r.sample_format(),
+                SampleFormat::F32 | SampleFormat::I32 | SampleFormat::I16
+            )
+        })
+        .collect();
+    let max = ranges.iter().map(|r| r.channels()).max().unwrap_or(0);
+    if needed > max {
+        return Err(PlayoutError::Channels {
+            name: name.to_string(),
+            channel: needed,
+            max,
+        });
+    }
+    let rank = |f: SampleFormat| match f {
+        SampleFormat::F32 => 0,
+        SampleFormat::I32 => 1,
+        _ => 2,
+    };
+    let best = ranges
+        .iter()
+        .filter(|r| r.channels() >= needed)
+        .map(|r| {
+            let rate = SAMPLE_RATE.clamp(r.min_sample_rate().0, r.max_sample_rate().0);
+            (
+                r.channels(),
+                rate.abs_diff(SAMPLE_RATE),
+                rank(r.sample_format()),
+                rate,
+                r,
+            )
+        })
+        .min_by_key(|(ch, dist, rk, _, _)| (*ch, *dist, *rk))
+        .ok_or_else(|| PlayoutError::Device {
+            name: name.to_string(),
+            problem: "no f32, i32 or i16 configuration".into(),
+        })?;
+    let (channels, _, _, rate, range) = best;
+    // Half a frame per period: cpal's ALSA ring is two periods, so the device holds one
+    // frame of audio ahead of what it plays (a whole-frame period held two: 10 ms more).
+    // At least 64: PipeWire's plugin refuses smaller periods (2.5 ms frames would ask 60).
+    let target = ((frame_len as u64 * u64::from(rate) / u64::from(SAMPLE_RATE) / 2) as u32).max(64);
+    let buffer = match range.buffer_size() {
+        cpal::SupportedBufferSize::Range { min, max } if *min <= target && target <= *max => {
+            Some(target)
+        }
+        _ => None,
+    };
+    Ok(Plan {
+        name: name.to_string(),
+        channels,
+        rate,
+        format: range.sample_format(),
+        buffer,
+    })
+}
+
+fn start(
+    plan: &Plan,
+    routes: Vec<Route>,
+    stats: &Arc<DeviceStats>,
+    back: &mpsc::Sender<Vec<Route>>,
+    errors: &mpsc::SyncSender<StreamError>,
+) -> Result<cpal::Stream, (Vec<Route>, String)> {
+    let host = cpal::default_host();
+    let device = match find(&host, &plan.name) {
+        Ok(d) => d,
+        Err(e) => return Err((routes, e.to_string())),
+    };
+    let channels = usize::from(plan.channels);
+    let mut cb = Callback {
+        routes,
+        channels,
+        scratch: vec![0.0; SCRATCH_FRAMES * channels],
+        stats: stats.clone(),
+        back: back.clone(),
+    };
+    let config = cpal::StreamConfig {
+        channels: plan.channels,
+        sample_rate: cpal::SampleRate(plan.rate),
+        buffer_size: plan
+            .buffer
+            .map_or(cpal::BufferSize::Default, cpal::BufferSize::Fixed),
+    };
+    let err_tx = errors.clone();
+    let on_error = move |e: StreamError| {
+        let _ = err_tx.try_send(e);
+    };
+    // On failure the closure (and with it `cb`) is dropped, which sends the routes back.
+    let built = match plan.format {
+        SampleFormat::F32 => device.build_output_stream(
+            &config,
+            move |d: &mut [f32], _: &_| assert_no_alloc::assert_no_alloc(|| cb.render_f32(d)),
+            on_error,
+            None,
+        ),
+        SampleFormat::I32 => device.build_output_stream(
+            &config,
+            move |d: &mut [i32], _: &_| assert_no_alloc::assert_no_alloc(|| cb.render(d)),
+            on_error,
+            None,
+        ),
+        _ => device.build_output_stream(
+            &config,
+            move |d: &mut [i16], _: &_| assert_no_alloc::assert_no_alloc(|| cb.render(d)),
+            on_error,
+            None,
+        ),
+    };
+    // The routes come back through `back` when the closure is dropped.
+    let fail = |problem: String| (Vec::new(), problem);
+    let stream = built.map_err(|e| fail(format!("cannot open a playback stream: {e}")))?;
+    stream
+        .play()
+        .map_err(|e| fail(format!("cannot start playback: {e}")))?;
+    Ok(stream)
+}
+
+/// Runs on the supervisor thread until `stop`: open, watch, reopen.
+pub(super) fn supervise(
+    plan: Plan,
+    mut routes: Option<Vec<Route>>,
+    stats: Arc<DeviceStats>,
+    stop: Arc<AtomicBool>,
+    first: mpsc::SyncSender<Result<String, String>>,
+) {
+    let (back_tx, back_rx) = mpsc::channel::<Vec<Route>>();
+    let (err_tx, err_rx) = mpsc::sync_channel::<StreamError>(16);
+    let mut first = Some(first);
+    let mut lost_at: Option<Instant> = None;
+    let mut complained = false;
+    while !stop.load(Ordering::Relaxed) {
+        let Some(r) = routes.take().or_else(|| back_rx.try_recv().ok()) else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        match start(&plan, r, &stats, &back_tx, &err_tx) {
+            Ok(stream) => {
+                let desc = format!(
+                    "output device {:?}: {} ch {} @ {} Hz",
+                    plan.name, plan.channels, plan.format, plan.rate
+                );
+                if let Some(f) = first.take() {
+                    let _ = f.send(Ok(desc));
+                } else if let Some(t) = lost_at.take() {
+                    stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("{desc}: back after {:.1} s", t.elapsed().as_secs_f64());
+                }
+                complained = false;
+                stats.open.store(true, Ordering::Relaxed);
+                let why = watch(&stats, &err_rx, &stop);
+                stats.open.store(false, Ordering::Relaxed);
+                drop(stream);
+                routes = back_rx.recv_timeout(Duration::from_secs(2)).ok();
+                let Some(why) = why else { break };
+                tracing::warn!(
+                    "output device {:?} lost: {why}; its routes play nothing until it is back",
+                    plan.name
+                );
+                lost_at = Some(Instant::now());
+            }
+            Err((r, problem)) => {
+                routes = if r.is_empty() {
+                    back_rx.recv_timeout(Duration::from_secs(2)).ok()
+                } else {
+                    Some(r)
+                };
+                if let Some(f) = first.take() {
+                    let _ = f.send(Err(problem));
+                    return;
+                }
+                if !complained {
+                    tracing::warn!("output device {:?} still unavailable: {problem}", plan.name);
+                    complained = true;
+                }
+                lost_at.get_or_insert_with(Instant::now);
+                sleep_unless(&stop, RETRY);
+            }
+        }
+    }
+}
+
+/// Watches a running stream; `None` when asked to stop, else why it was given up.
+fn watch(
+    stats: &DeviceStats,
+    errors: &mpsc::Receiver<StreamError>,
+    stop: &AtomicBool,
+) -> Option<String> {
+    let mut last = stats.callbacks.load(Ordering::Relaxed);
+    let mut last_change = Instant::now();
+    let mut logged = 0;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        match errors.recv_timeout(Duration::from_millis(100)) {
+            Ok(StreamError::DeviceNotAvailable) => {
+                return Some("device not available (unplugged?)".into())
+            }
+            Ok(e) => {
+                if logged < 10 {
+                    tracing::warn!("output stream error: {e}");
+                    logged += 1;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Some("stream error channel closed".into())
+            }
+        }
+        let now = stats.callbacks.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            last_change = Instant::now();
+        } else if last_change.elapsed() > STALL {
+            return Some(format!("no callback for {} s", STALL.as_secs()));
+        }
+    }
+}
+
+fn sleep_unless(stop: &AtomicBool, d: Duration) {
+    let end = Instant::now() + d;
+    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
