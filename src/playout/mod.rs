@@ -246,7 +246,8 @@ impl Outputs {
                     control,
                     current: None,
                     routed,
-                    pending: false,
+                    // The first pass sends silence and says what the route waits for.
+                    pending: true,
                 });
             }
             let (first_tx, first_rx) = mpsc::sync_channel(1);

@@ -369,9 +369,26 @@ pub fn write_tones_wav(
     dbfs: impl Fn(usize) -> Option<f64>,
 ) -> PathBuf {
     let frames = (secs * 48_000.0) as usize;
-    let data_len = (frames * channels * 2) as u32;
-    let mut b: Vec<u8> = Vec::with_capacity(44 + data_len as usize);
+    let mut samples = Vec::with_capacity(frames * channels);
+    let amp: Vec<f64> = (0..channels)
+        .map(|k| dbfs(k).map_or(0.0, |d| 10f64.powf(d / 20.0) * 32767.0))
+        .collect();
+    let step: Vec<f64> = (0..channels)
+        .map(|k| std::f64::consts::TAU * monmix::audio::tones::tone_frequency(k) / 48_000.0)
+        .collect();
+    for n in 0..frames {
+        for (s, a) in step.iter().zip(&amp) {
+            samples.push((a * (s * n as f64).sin()).round() as i16);
+        }
+    }
+    write_wav(path, channels, &samples)
+}
+
+/// Writes interleaved 16-bit samples at 48 kHz as a WAV with a plain PCM header.
+pub fn write_wav(path: &Path, channels: usize, samples: &[i16]) -> PathBuf {
+    let data_len = (samples.len() * 2) as u32;
     let ch = channels as u16;
+    let mut b: Vec<u8> = Vec::with_capacity(44 + samples.len() * 2);
     b.extend_from_slice(b"RIFF");
     b.extend_from_slice(&(36 + data_len).to_le_bytes());
     b.extend_from_slice(b"WAVEfmt ");
@@ -384,17 +401,8 @@ pub fn write_tones_wav(
     b.extend_from_slice(&16u16.to_le_bytes());
     b.extend_from_slice(b"data");
     b.extend_from_slice(&data_len.to_le_bytes());
-    let amp: Vec<f64> = (0..channels)
-        .map(|k| dbfs(k).map_or(0.0, |d| 10f64.powf(d / 20.0) * 32767.0))
-        .collect();
-    let step: Vec<f64> = (0..channels)
-        .map(|k| std::f64::consts::TAU * monmix::audio::tones::tone_frequency(k) / 48_000.0)
-        .collect();
-    for n in 0..frames {
-        for (s, a) in step.iter().zip(&amp) {
-            let v = (a * (s * n as f64).sin()).round() as i16;
-            b.extend_from_slice(&v.to_le_bytes());
-        }
+    for v in samples {
+        b.extend_from_slice(&v.to_le_bytes());
     }
     std::fs::write(path, b).expect("write wav");
     path.to_owned()
