@@ -210,7 +210,11 @@ pub(super) fn plan(
             )
         })
         .collect();
-    let max = ranges.iter().map(|r| r.channels()).max().unwrap_or(0);
+    let mut max = ranges.iter().map(|r| r.channels()).max().unwrap_or(0);
+    // A PipeWire node offers any count through the plugin; its own count is the real range.
+    if let Some(n) = crate::audio::device::pipewire::node_channels(name) {
+        max = max.min(u16::try_from(n).unwrap_or(u16::MAX));
+    }
     if needed > max {
         return Err(PlayoutError::Channels {
             name: name.to_string(),

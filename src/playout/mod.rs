@@ -39,6 +39,13 @@ pub enum PlayoutError {
         channel: u16,
         max: u16,
     },
+    /// One of the above, naming the config entry it came from.
+    #[error("output[{index}].{field}: {source}")]
+    Entry {
+        index: usize,
+        field: &'static str,
+        source: Box<PlayoutError>,
+    },
     #[error("cannot start a thread: {0}")]
     Spawn(#[from] std::io::Error),
 }
@@ -193,13 +200,25 @@ impl Outputs {
             by_device.entry(o.device.as_str()).or_default().push(i);
         }
         for (name, idxs) in by_device {
-            let device = device::find(&host, name)?;
-            let needed = idxs
+            let entry = |field, e| PlayoutError::Entry {
+                index: idxs[0] + 1,
+                field,
+                source: Box::new(e),
+            };
+            let device = device::find(&host, name).map_err(|e| entry("device", e))?;
+            let (widest, needed) = idxs
                 .iter()
-                .flat_map(|&i| cfgs[i].channels.iter().copied())
-                .max()
-                .unwrap_or(1);
-            let plan = device::plan(&device, name, needed, frame_len)?;
+                .flat_map(|&i| cfgs[i].channels.iter().map(move |&c| (i, c)))
+                .max_by_key(|(_, c)| *c)
+                .unwrap_or((idxs[0], 1));
+            let plan = device::plan(&device, name, needed, frame_len).map_err(|e| match e {
+                PlayoutError::Channels { .. } => PlayoutError::Entry {
+                    index: widest + 1,
+                    field: "channels",
+                    source: Box::new(e),
+                },
+                e => entry("device", e),
+            })?;
             drop(device);
             let asked = idxs
                 .iter()

@@ -347,7 +347,7 @@ async fn a_mix_plays_on_the_interface_outputs_bit_exact() {
     pw.create_sink("stage", N);
     pw.create_sink("ears", 4);
     let wav = write_tones_wav(&dir.path().join("tones.wav"), N, 30.0, |_| Some(TONE_DB));
-    let _player = pw.play(&wav, "stage", N);
+    let player = pw.play(&wav, "stage", N);
     // Ana's mix on the in-ear bus's channels 3 and 4, before Ana exists.
     let server = output_server(
         &pw,
@@ -490,6 +490,59 @@ async fn a_mix_plays_on_the_interface_outputs_bit_exact() {
     ]
     .map(|n| must(&m, n));
     eprintln!("output underruns, engine underruns, input drops: {counters:?}");
+
+    // The sound server dies under the output: the engine keeps ticking, the output is
+    // reopened when PipeWire is back (counted), and plays Ana's mix again by itself.
+    let ticks0 = must(&m, "monmix_engine_ticks_total");
+    pw.kill_daemons();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mid = metrics(server.addr).await;
+    let ticks = must(&mid, "monmix_engine_ticks_total") - ticks0;
+    assert!(
+        ticks >= 200.0,
+        "engine stalled with the outputs gone: {ticks} ticks in 2.5 s"
+    );
+    pw.restart_daemons();
+    pw.create_sink("stage", N);
+    pw.create_sink("ears", 4);
+    drop(player);
+    let _player = pw.play(&wav, "stage", N);
+    let t0 = std::time::Instant::now();
+    loop {
+        let m = metrics(server.addr).await;
+        let back = must(
+            &m,
+            "monmix_output_reconnects_total{output=\"1\",device=\"ears\"}",
+        ) >= 1.0
+            && must(&m, "monmix_output_open{output=\"1\",device=\"ears\"}") == 1.0;
+        if back {
+            let [kick_in, out3] = record_pair(
+                &pw,
+                &dir.path().join("back.wav"),
+                "stage:monitor_AUX0",
+                "ears:monitor_AUX2",
+                2000,
+                0,
+            )
+            .await;
+            // Ana's kick is still at -12 dB.
+            if (tone(&out3, 0) - (tone(&kick_in, 0) - 12.04)).abs() <= 0.5 {
+                eprintln!("output back {:?} after PipeWire restarted", t0.elapsed());
+                break;
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the output did not come back:\n{}",
+            std::fs::read_to_string(&server.stderr_log)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("monmix"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     server.kill9();
 }
 
@@ -580,5 +633,52 @@ async fn wired_output_latency_by_click() {
             "latency wanders: {delays:?}"
         );
         server.kill9();
+    }
+}
+
+/// Bad `[[output]]`s stop the start with one line naming the field: an unknown device, a
+/// channel the device does not have, a channel fed twice.
+#[test]
+fn bad_outputs_stop_the_start_with_one_line() {
+    let _solo = crate::solo();
+    let Some(pw) = PipeWire::start() else { return };
+    pw.create_sink("stage", 2);
+    pw.create_sink("ears", 4);
+    let dir = tempfile::tempdir().unwrap();
+    write_asoundrc(dir.path());
+    for (i, (outputs, want)) in [
+        (
+            "[[output]]\ndevice = \"nope-no-such\"\nchannels = [1, 2]\nmix = \"Ana\"\n",
+            "monmix: output[1].device: output device \"nope-no-such\" not found",
+        ),
+        (
+            "[[output]]\ndevice = \"ears\"\nchannels = [1, 2]\nmix = \"Ana\"\n\
+             [[output]]\ndevice = \"ears\"\nchannels = [5, 6]\nmix = \"Luis\"\n",
+            "monmix: output[2].channels: output device \"ears\" has 4 channels, channel 6 is routed",
+        ),
+        (
+            "[[output]]\ndevice = \"ears\"\nchannels = [1, 2]\nmix = \"Ana\"\n\
+             [[output]]\ndevice = \"ears\"\nchannels = [2]\nmix = \"cue\"\n",
+            "output[2].channels: channel 2 of device \"ears\" is already output[1]'s",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cfg = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&cfg, outputs).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_monmix"))
+            .args(["serve", "--config", cfg.to_str().unwrap(), "--input", "device:stage"])
+            .args(["--http", "127.0.0.1:0", "--osc", "127.0.0.1:0", "--no-mdns", "--no-qr"])
+            .args(["--state", dir.path().join("s.json").to_str().unwrap()])
+            .envs(pw.env())
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "started with {outputs}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err.lines().find(|l| l.starts_with("monmix:")).unwrap_or("");
+        assert!(line.contains(want), "want {want:?}, got {line:?}\n{err}");
+        assert!(!dir.path().join("s.json").exists(), "state written by a server that did not start");
     }
 }

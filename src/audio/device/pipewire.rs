@@ -73,13 +73,21 @@ pub fn native_channels(device: Option<&str>) -> Option<usize> {
     if !runtime_socket() {
         return None;
     }
-    let dump = pw_dump()?;
     if is_pipewire_device(device) {
         let target = std::env::var("PIPEWIRE_NODE").ok();
-        channels_in_dump(&dump, target.as_deref())
+        channels_in_dump(&pw_dump()?, target.as_deref())
     } else {
-        channels_in_dump(&dump, Some(device?))
+        node_channels(device?)
     }
+}
+
+/// Channels of the PipeWire node named `name` (a device named after its node), or `None`
+/// when there is no such node or PipeWire does not run.
+pub fn node_channels(name: &str) -> Option<usize> {
+    if !runtime_socket() {
+        return None;
+    }
+    channels_in_dump(&pw_dump()?, Some(name))
 }
 
 fn pw_dump() -> Option<serde_json::Value> {
