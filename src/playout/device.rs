@@ -21,8 +21,6 @@ use crate::limits::SAMPLE_RATE;
 
 /// How often a lost output device is looked for again.
 const RETRY: Duration = Duration::from_secs(1);
-/// A running stream whose callback does not run for this long is treated as lost.
-const STALL: Duration = Duration::from_secs(2);
 /// Source changes a route can have in flight (the router sends one at a time).
 const QUEUE: usize = 4;
 /// Largest callback converted through the scratch buffer at once (device frames).
@@ -390,42 +388,15 @@ pub(super) fn supervise(
     }
 }
 
-/// Watches a running stream; `None` when asked to stop, else why it was given up.
+/// Watches a running stream (see the input side's `watch_stream`); `None` when asked to
+/// stop, else why it was given up.
 fn watch(
     stats: &DeviceStats,
     errors: &mpsc::Receiver<StreamError>,
     stop: &AtomicBool,
 ) -> Option<String> {
-    let mut last = stats.callbacks.load(Ordering::Relaxed);
-    let mut last_change = Instant::now();
-    let mut logged = 0;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return None;
-        }
-        match errors.recv_timeout(Duration::from_millis(100)) {
-            Ok(StreamError::DeviceNotAvailable) => {
-                return Some("device not available (unplugged?)".into())
-            }
-            Ok(e) => {
-                if logged < 10 {
-                    tracing::warn!("output stream error: {e}");
-                    logged += 1;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Some("stream error channel closed".into())
-            }
-        }
-        let now = stats.callbacks.load(Ordering::Relaxed);
-        if now != last {
-            last = now;
-            last_change = Instant::now();
-        } else if last_change.elapsed() > STALL {
-            return Some(format!("no callback for {} s", STALL.as_secs()));
-        }
-    }
+    let progress = || stats.callbacks.load(Ordering::Relaxed);
+    crate::audio::device::watch_stream(&progress, errors, stop, "output", "callback")
 }
 
 fn sleep_unless(stop: &AtomicBool, d: Duration) {

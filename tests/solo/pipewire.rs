@@ -627,9 +627,10 @@ async fn wired_output_latency_by_click() {
                 "monmix_output_underruns_total{output=\"1\",device=\"ears\"}"
             )
         );
-        // Same every click: one clock, no drift.
+        // Steady: one clock, no drift. (An underrun re-primes the buffer, which may shift
+        // the latency by up to a frame once; more than that is drift.)
         assert!(
-            delays[delays.len() - 1] - delays[0] <= 48 * 3,
+            (delays[delays.len() - 1] - delays[0]) as f64 <= 48.0 * (frame + 3.0),
             "latency wanders: {delays:?}"
         );
         server.kill9();

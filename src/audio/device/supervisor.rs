@@ -32,34 +32,50 @@ fn watch(stats: &InputStats, errors: &mpsc::Receiver<StreamError>, stop: &Atomic
     let count = || {
         stats.frames_produced.load(Ordering::Relaxed) + stats.frames_dropped.load(Ordering::Relaxed)
     };
-    let mut last = count();
+    match watch_stream(&count, errors, stop, "input", "audio") {
+        None => Ended::Stopped,
+        Some(why) => Ended::Lost(why),
+    }
+}
+
+/// Watches any running cpal stream (an input, an output device): logs its first errors,
+/// and returns why it was given up (device gone, or `progress` stuck for
+/// [`STALL_TIMEOUT`]), or `None` once `stop` is set.
+pub(crate) fn watch_stream(
+    progress: &dyn Fn() -> u64,
+    errors: &mpsc::Receiver<StreamError>,
+    stop: &AtomicBool,
+    side: &str,
+    what: &str,
+) -> Option<String> {
+    let mut last = progress();
     let mut last_change = Instant::now();
     let mut logged = 0u32;
     loop {
         if stop.load(Ordering::Relaxed) {
-            return Ended::Stopped;
+            return None;
         }
         match errors.recv_timeout(Duration::from_millis(100)) {
             Ok(StreamError::DeviceNotAvailable) => {
-                return Ended::Lost("device not available (unplugged?)".into())
+                return Some("device not available (unplugged?)".into())
             }
             Ok(e) => {
                 if logged < 10 {
-                    tracing::warn!("input stream error: {e}");
+                    tracing::warn!("{side} stream error: {e}");
                     logged += 1;
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Ended::Lost("stream error channel closed".into())
+                return Some("stream error channel closed".into())
             }
         }
-        let now = count();
+        let now = progress();
         if now != last {
             last = now;
             last_change = Instant::now();
         } else if last_change.elapsed() > STALL_TIMEOUT {
-            return Ended::Lost(format!("no audio for {} s", STALL_TIMEOUT.as_secs()));
+            return Some(format!("no {what} for {} s", STALL_TIMEOUT.as_secs()));
         }
     }
 }
