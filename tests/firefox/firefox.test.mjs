@@ -4,7 +4,8 @@
 // jitter buffer for BENCHMARKS.md beside Chromium's.
 //
 // `make test-firefox`, not part of `make test` yet: headless Firefox playing into a
-// PulseAudio null sink glitches in about one run of five here (jitter buffer 600-700 ms,
+// null sink (PulseAudio's, and now PipeWire's pulse server's) glitches in one run of
+// five to two of five here (jitter buffer 600-700 ms,
 // the tones smeared across the spectrum), which is Firefox's playout, not the stream
 // (800 of 800 packets, 0 lost, in those runs too). BENCHMARKS.md has the figures.
 import { test, before, after } from 'node:test';
@@ -22,28 +23,25 @@ const FIREFOX = process.env.FIREFOX || '/usr/bin/firefox-esr';
 let lan;
 let dir;
 let srv;
-let pulse;
+let pw;
 let pulseServer;
-/** A private PulseAudio with one null sink: Firefox's audio output (no sound card here). */
-async function startPulse() {
-  const run = mkdtempSync(pjoin(tmpdir(), 'monmix-pulse-'));
-  const sock = pjoin(run, 'native');
-  pulse = spawn('pulseaudio', ['--daemonize=no', '--exit-idle-time=-1', '-n', '--load=module-null-sink sink_name=phone', `--load=module-native-protocol-unix auth-anonymous=1 socket=${sock}`, '--log-target=stderr'], {
-    env: { ...process.env, HOME: run, XDG_RUNTIME_DIR: run },
-    stdio: 'ignore',
+/** A private PipeWire (scripts/pipewire-session) whose pulse server is Firefox's audio
+ *  output: its null sink, clocked by PipeWire's timer driver (no sound card here). */
+async function startPipeWire() {
+  const run = mkdtempSync(pjoin(tmpdir(), 'monmix-pw-'));
+  pw = spawn(resolve(here, '../../scripts/pipewire-session'), [run], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((res, rej) => {
+    const t = setTimeout(() => rej(new Error('PipeWire did not start')), 15000);
+    pw.stdout.on('data', (d) => String(d).includes('ready') && (clearTimeout(t), res()));
+    pw.on('exit', (c) => rej(new Error(`pipewire-session exited with ${c}`)));
   });
-  const end = Date.now() + 10000;
-  while (!existsSync(sock)) {
-    if (Date.now() > end) throw new Error('PulseAudio did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  pulseServer = `unix:${sock}`;
+  pulseServer = `unix:${pjoin(run, 'pulse', 'native')}`;
 }
 before(async () => {
   const why = !existsSync(FIREFOX)
     ? `${FIREFOX} missing (scripts/setup test installs firefox-esr)`
-    : !existsSync('/usr/bin/pulseaudio')
-      ? 'pulseaudio missing (scripts/setup test installs it)'
+    : !existsSync('/usr/bin/pipewire-pulse')
+      ? 'pipewire-pulse missing (scripts/setup test installs it)'
       : process.getuid?.() !== 0
         ? 'needs root (network namespaces)'
         : null;
@@ -51,13 +49,13 @@ before(async () => {
     if (process.env.CI === 'true') throw new Error(`the Firefox test cannot run: ${why}`);
     return;
   }
-  await startPulse();
+  await startPipeWire();
   lan = createLan();
   dir = tempDir();
   srv = await startLanServer(lan, dir);
 });
 after(async () => {
-  pulse?.kill('SIGKILL');
+  pw?.kill('SIGTERM');
   await srv?.kill();
   destroyLan(lan);
   if (dir) cleanup(dir);

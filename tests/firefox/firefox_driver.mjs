@@ -3,7 +3,7 @@
 // Firefox ESR, driven by puppeteer-core over WebDriver BiDi, joins the page at URL, sets
 // its mix (kick hard left, snare hard right, bass muted), listens for 8 s and prints one
 // JSON line: receiver stats and an in-page FFT of what it decodes. Audio output goes to
-// the PulseAudio null sink the test starts (PULSE_SERVER): without a sound server
+// the null sink of the pulse server the test starts (PULSE_SERVER): without a sound server
 // Firefox's AudioContext never runs or takes the browser down.
 import puppeteer from 'puppeteer-core';
 import { spectrumInPage } from '../e2e/spectrum.mjs';
