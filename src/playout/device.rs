@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamError};
 
 use super::core::{ClockMode, Playout, PlayoutStats};
 use super::PlayoutError;
+use crate::audio::device::format_rank;
 use crate::frames::FrameReader;
 use crate::limits::SAMPLE_RATE;
 
@@ -152,38 +153,14 @@ impl Callback {
     }
 }
 
-/// Finds an output device: exact name first, then case-insensitive substring.
+/// Finds an output device by name, as inputs are found.
 pub(super) fn find(host: &cpal::Host, name: &str) -> Result<cpal::Device, PlayoutError> {
-    let devices: Vec<(String, cpal::Device)> = host
-        .output_devices()
-        .map(|d| d.filter_map(|d| d.name().ok().map(|n| (n, d))).collect())
-        .unwrap_or_default();
-    let lower = name.to_lowercase();
-    let idx = devices.iter().position(|(n, _)| n == name).or_else(|| {
-        devices
-            .iter()
-            .position(|(n, _)| n.to_lowercase().contains(&lower))
-    });
-    match idx {
-        Some(i) => {
-            devices
-                .into_iter()
-                .nth(i)
-                .map(|(_, d)| d)
-                .ok_or_else(|| PlayoutError::NoDevice {
-                    name: name.to_string(),
-                    available: String::new(),
-                })
-        }
-        None => Err(PlayoutError::NoDevice {
+    crate::audio::device::find_named(host, name, crate::audio::device::Direction::Output).map_err(
+        |available| PlayoutError::NoDevice {
             name: name.to_string(),
-            available: devices
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
-    }
+            available,
+        },
+    )
 }
 
 /// Picks the configuration for `needed` channels: the smallest channel count that covers
@@ -201,12 +178,7 @@ pub(super) fn plan(
             name: name.to_string(),
             problem: format!("cannot read its configurations: {e}"),
         })?
-        .filter(|r| {
-            matches!(
-                r.sample_format(),
-                SampleFormat::F32 | SampleFormat::I32 | SampleFormat::I16
-            )
-        })
+        .filter(|r| format_rank(r.sample_format()).is_some())
         .collect();
     let mut max = ranges.iter().map(|r| r.channels()).max().unwrap_or(0);
     // A PipeWire node offers any count through the plugin; its own count is the real range.
@@ -220,11 +192,6 @@ pub(super) fn plan(
             max,
         });
     }
-    let rank = |f: SampleFormat| match f {
-        SampleFormat::F32 => 0,
-        SampleFormat::I32 => 1,
-        _ => 2,
-    };
     let best = ranges
         .iter()
         .filter(|r| r.channels() >= needed)
@@ -233,7 +200,7 @@ pub(super) fn plan(
             (
                 r.channels(),
                 rate.abs_diff(SAMPLE_RATE),
-                rank(r.sample_format()),
+                format_rank(r.sample_format()),
                 rate,
                 r,
             )

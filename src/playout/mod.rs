@@ -189,9 +189,14 @@ impl Outputs {
         cue: Arc<AtomicUsize>,
         same_clock: impl Fn(&str) -> bool,
     ) -> Result<Outputs, PlayoutError> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = Vec::new();
-        let mut status = Vec::new();
+        // Built first: an error part-way drops it, which stops and joins the devices
+        // already started.
+        let mut outputs = Outputs {
+            status: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Vec::new(),
+        };
+        let stop = outputs.stop.clone();
         let mut entries = Vec::new();
         let host = cpal::default_host();
         // One stream per device, with all its routes.
@@ -246,7 +251,7 @@ impl Outputs {
                     })?;
                 routes.push(route);
                 let routed = Arc::new(AtomicBool::new(false));
-                status.push(OutputStatus {
+                outputs.status.push(OutputStatus {
                     index: i + 1,
                     device: o.device.clone(),
                     channels: o.channels.clone(),
@@ -277,16 +282,14 @@ impl Outputs {
                 .spawn(move || {
                     device::supervise(plan_t, Some(routes), dstats_t, stop_t, first_tx)
                 })?;
-            threads.push(t);
-            let opened =
-                first_rx
-                    .recv_timeout(Duration::from_secs(10))
-                    .map_err(|_| PlayoutError::Device {
-                        name: name.to_string(),
-                        problem: "the playback stream did not start within 10 s".into(),
-                    });
+            outputs.threads.push(t);
+            let opened = first_rx
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| {
+                    Err("the playback stream did not start within 10 s".to_string())
+                });
             match opened {
-                Ok(Ok(desc)) => tracing::info!(
+                Ok(desc) => tracing::info!(
                     "{desc}, {} clock, {} route(s)",
                     if mode == ClockMode::Shared {
                         "the input's"
@@ -295,30 +298,23 @@ impl Outputs {
                     },
                     idxs.len()
                 ),
-                Ok(Err(problem)) | Err(PlayoutError::Device { problem, .. }) => {
-                    stop.store(true, Ordering::Relaxed);
+                Err(problem) => {
                     return Err(PlayoutError::Device {
                         name: name.to_string(),
                         problem,
-                    });
+                    })
                 }
-                Err(e) => return Err(e),
             }
         }
-        status.sort_by_key(|s| s.index);
+        outputs.status.sort_by_key(|s| s.index);
         if !entries.is_empty() {
-            let stop_r = stop.clone();
-            threads.push(
+            outputs.threads.push(
                 std::thread::Builder::new()
                     .name("output-router".into())
-                    .spawn(move || route_loop(entries, engine, store, cue, stop_r))?,
+                    .spawn(move || route_loop(entries, engine, store, cue, stop))?,
             );
         }
-        Ok(Outputs {
-            status,
-            stop,
-            threads,
-        })
+        Ok(outputs)
     }
 }
 

@@ -122,7 +122,9 @@ pub(super) struct Chosen {
     pub(super) buffer: Option<u32>,
 }
 
-fn format_rank(f: SampleFormat) -> Option<u8> {
+/// Preference among the sample formats monmix converts: f32 > i32 > i16; `None` for
+/// the others.
+pub(crate) fn format_rank(f: SampleFormat) -> Option<u8> {
     match f {
         SampleFormat::F32 => Some(0),
         SampleFormat::I32 => Some(1),
@@ -181,44 +183,54 @@ fn choose_config(
     })
 }
 
-/// Finds a device: the default input for `None`, else by exact name, then by
-/// case-insensitive substring.
+/// Finds a device: the default input for `None`, else by name ([`find_named`]).
 fn find_device(host: &cpal::Host, name: Option<&str>) -> Result<cpal::Device, AudioError> {
     let Some(name) = name else {
         return host
             .default_input_device()
             .ok_or_else(|| AudioError::NoDevice("the audio host has no default input".into()));
     };
-    let devices: Vec<(String, cpal::Device)> = match host.input_devices() {
-        Ok(d) => d.filter_map(|d| d.name().ok().map(|n| (n, d))).collect(),
-        Err(e) => {
-            tracing::debug!("cannot enumerate input devices: {e}");
-            Vec::new()
-        }
-    };
+    find_named(host, name, Direction::Input).map_err(|available| AudioError::DeviceNotFound {
+        name: name.to_string(),
+        available,
+    })
+}
+
+/// Finds an input or output device by exact name, then by case-insensitive substring.
+/// Otherwise gives the names there are (`none` when there are none), for the error.
+pub(crate) fn find_named(
+    host: &cpal::Host,
+    name: &str,
+    dir: Direction,
+) -> Result<cpal::Device, String> {
+    let devices: Vec<(String, cpal::Device)> = match dir {
+        Direction::Input => host
+            .input_devices()
+            .map(|d| d.filter_map(|d| d.name().ok().map(|n| (n, d))).collect()),
+        Direction::Output => host
+            .output_devices()
+            .map(|d| d.filter_map(|d| d.name().ok().map(|n| (n, d))).collect()),
+    }
+    .unwrap_or_else(|e| {
+        tracing::debug!("cannot enumerate {dir:?} devices: {e}");
+        Vec::new()
+    });
     let lower = name.to_lowercase();
     let idx = devices.iter().position(|(n, _)| n == name).or_else(|| {
         devices
             .iter()
             .position(|(n, _)| n.to_lowercase().contains(&lower))
     });
-    if let Some(i) = idx {
-        if let Some((_, d)) = devices.into_iter().nth(i) {
-            return Ok(d);
-        }
-        return Err(AudioError::NoDevice(
-            "device list changed while searching".into(),
-        ));
-    }
     let names: Vec<&str> = devices.iter().map(|(n, _)| n.as_str()).collect();
-    Err(AudioError::DeviceNotFound {
-        name: name.to_string(),
-        available: if names.is_empty() {
-            "none".into()
-        } else {
-            names.join(", ")
-        },
-    })
+    let available = if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    };
+    match idx {
+        Some(i) => devices.into_iter().nth(i).map(|(_, d)| d).ok_or(available),
+        None => Err(available),
+    }
 }
 
 /// Looks up the device and its configuration (for the first open and every reopen).

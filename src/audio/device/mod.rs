@@ -35,6 +35,7 @@ use super::output::{FrameSink, InputStats};
 use super::{AudioError, InputOptions, RING_FRAMES};
 use crate::frames::{pipe, FrameReader};
 use discover::resolve;
+pub(crate) use discover::{find_named, format_rank};
 pub(crate) use supervisor::watch_stream;
 use supervisor::{supervise, Plan};
 
