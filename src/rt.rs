@@ -1,5 +1,5 @@
 //! Real-time scheduling for the threads on the audio path (input clock, engine, stream
-//! shards).
+//! shards, wired outputs).
 //!
 //! Why: the audio path is a chain of threads that each must run within a fraction of a
 //! frame after the previous one. Under the default scheduler a build, a browser or a log
@@ -26,6 +26,9 @@ pub enum RtRole {
     Engine,
     /// A stream shard (encode, SRTP, send).
     Shard,
+    /// A wired output's device callback (in-ears): fed by the engine, and with no network
+    /// after it, the tightest deadline after the engine's own.
+    Output,
 }
 
 impl RtRole {
@@ -34,6 +37,7 @@ impl RtRole {
         match self {
             RtRole::Input => 70,
             RtRole::Engine => 65,
+            RtRole::Output => 62,
             RtRole::Shard => 60,
         }
     }

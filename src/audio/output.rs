@@ -22,6 +22,9 @@ pub struct InputStats {
     pub resyncs: AtomicU64,
     /// Silent frames fed while a device was gone (included in `frames_produced`).
     pub silence_frames: AtomicU64,
+    /// Gauge: how long the audio of the last device callback had waited in the driver
+    /// (callback time minus capture time), in device samples. Where latency hides.
+    pub device_delay_samples: AtomicU64,
 }
 
 /// A plain copy of [`InputStats`] at one moment.
@@ -32,6 +35,7 @@ pub struct InputStatsSnapshot {
     pub device_reconnects: u64,
     pub resyncs: u64,
     pub silence_frames: u64,
+    pub device_delay_samples: u64,
 }
 
 impl InputStats {
@@ -42,6 +46,7 @@ impl InputStats {
             device_reconnects: self.device_reconnects.load(Ordering::Relaxed),
             resyncs: self.resyncs.load(Ordering::Relaxed),
             silence_frames: self.silence_frames.load(Ordering::Relaxed),
+            device_delay_samples: self.device_delay_samples.load(Ordering::Relaxed),
         }
     }
 }

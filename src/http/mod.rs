@@ -247,6 +247,12 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
             i.device_reconnects,
         ),
         (
+            "input_device_delay_samples",
+            "Driver-reported delay from capture to the input callback, in device samples.",
+            GAUGE,
+            i.device_delay_samples,
+        ),
+        (
             "state_writes_total",
             "Successful state file writes.",
             COUNTER,

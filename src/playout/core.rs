@@ -202,6 +202,12 @@ pub struct Playout {
     ctl: Controller,
     /// How long the pipe has been above the latency cap.
     over_secs: f64,
+    /// `Shared` mode: the lowest fill seen at a callback start in the current window, and
+    /// the window's length so far (s). See [`Playout::shed_shared_excess`].
+    win_min: f64,
+    win_secs: f64,
+    /// `Shared` mode: the lowest fill of the first window since playback (re)started.
+    base_min: Option<f64>,
 }
 
 impl Playout {
@@ -269,6 +275,9 @@ impl Playout {
             adaptive,
             ctl: Controller::default(),
             over_secs: 0.0,
+            win_min: f64::INFINITY,
+            win_secs: 0.0,
+            base_min: None,
         })
     }
 
@@ -289,6 +298,8 @@ impl Playout {
         self.fifo_pos = 0;
         self.fifo_len = 0;
         self.over_secs = 0.0;
+        self.restart_min_window();
+        self.base_min = None;
         old
     }
 
@@ -369,13 +380,16 @@ impl Playout {
             }
         }
 
-        // Latency cap: a burst (the engine catching up after a stall) would otherwise be
-        // played out late for as long as the controller needs to drain it.
-        if (pipe_frames * fl) as f64 > target + 2.0 * flf {
+        if self.adaptive.is_none() {
+            self.shed_shared_excess(fill, pipe_frames, dt);
+        } else if (pipe_frames * fl) as f64 > target + 2.0 * flf {
+            // Latency cap: a burst (the engine catching up after a stall) would otherwise be
+            // played out late for as long as the controller needs to drain it.
             self.over_secs += dt;
             if self.over_secs >= LATENCY_CAP_SECS {
                 self.skip_frames(((fill - target) / flf) as usize);
                 self.ctl.restart_window();
+                self.restart_min_window();
                 self.over_secs = 0.0;
             }
         } else {
@@ -403,6 +417,45 @@ impl Playout {
             done += k;
         }
         self.publish_ratio();
+    }
+
+    /// `Shared` mode's latency guard; returns the frames skipped.
+    ///
+    /// One clock means the fill never drifts, so audio buffered on top of what playback
+    /// started with is latency the band hears for the rest of the gig: e.g. the engine
+    /// played a frame of silence while the input stalled under load, and then the late
+    /// input frames arrived as well (the adaptive controller would drain that; here nothing
+    /// would). So the lowest fill of the
+    /// first window after playback (re)starts is the baseline, and when a later window's
+    /// lowest fill sits a frame or more above it, that many whole frames are skipped: back
+    /// to the baseline, and never below one callback's worth (no underrun).
+    fn shed_shared_excess(&mut self, fill: f64, pipe_frames: usize, dt: f64) -> usize {
+        self.win_min = self.win_min.min(fill);
+        self.win_secs += dt;
+        if self.win_secs < LATENCY_CAP_SECS {
+            return 0;
+        }
+        let lowest = self.win_min;
+        self.restart_min_window();
+        let Some(base) = self.base_min else {
+            self.base_min = Some(lowest);
+            return 0;
+        };
+        let fl = self.frame_len as f64;
+        // An added frame lifts the lowest fill by one frame, give or take where the
+        // callbacks fall on the frame grid: a quarter frame of tolerance.
+        let mut k = ((lowest - base) / fl + 0.25).floor().max(0.0) as usize;
+        let need = (self.max_request as u64 * u64::from(SAMPLE_RATE))
+            .div_ceil(u64::from(self.device_rate)) as f64;
+        while k > 0 && lowest - k as f64 * fl < need {
+            k -= 1;
+        }
+        self.skip_frames(k.min(pipe_frames))
+    }
+
+    fn restart_min_window(&mut self) {
+        self.win_min = f64::INFINITY;
+        self.win_secs = 0.0;
     }
 
     /// Unplayed FIFO audio in 48 kHz frames (nominal ratio: the correction is ppm-small).
@@ -437,6 +490,8 @@ impl Playout {
     fn begin_playing(&mut self) {
         self.state = State::Playing;
         self.over_secs = 0.0;
+        self.restart_min_window();
+        self.base_min = None;
         self.ctl.begin();
         if let Some(a) = self.adaptive.as_mut() {
             // Forget the audio before the gap; keep the learned clock offset.
@@ -569,8 +624,8 @@ mod tests {
 
     /// Drives a producer (one frame every 10 ms of true time) and a device (`n`-frame
     /// callbacks every `n / device_true_hz` s), interleaved by simulated time, for `secs`.
-    /// `produce(t)` says whether the producer pushes at `t`; `check(t, out, playout)` sees
-    /// every callback.
+    /// `produce(t)` says how many frames the producer pushes at `t` (1 = on time, 0 = a gap,
+    /// more = a burst); `check(t, out, playout)` sees every callback.
     #[allow(clippy::too_many_arguments)]
     fn simulate(
         p: &mut Playout,
@@ -579,7 +634,7 @@ mod tests {
         device_true_hz: f64,
         n: usize,
         secs: f64,
-        mut produce: impl FnMut(f64) -> bool,
+        mut produce: impl FnMut(f64) -> usize,
         mut check: impl FnMut(f64, &[f32], &Playout),
     ) {
         let mut out = vec![0.0f32; n * 2];
@@ -591,7 +646,7 @@ mod tests {
                 break;
             }
             if tp <= td {
-                if produce(tp) {
+                for _ in 0..produce(tp) {
                     assert!(w.push(frame), "pipe overflow at {tp:.3} s");
                 }
                 k += 1;
@@ -618,7 +673,7 @@ mod tests {
             device_true_hz,
             256,
             600.0,
-            |_| true,
+            |_| 1,
             |t, out, p| {
                 if t >= 10.0 {
                     let fill = get(&p.stats.fill_samples);
@@ -776,7 +831,7 @@ mod tests {
                 f64::from(rate),
                 512,
                 12.0,
-                |_| true,
+                |_| 1,
                 |t, out, _| {
                     if t >= 10.0 {
                         left.extend(out.iter().step_by(2));
@@ -818,7 +873,7 @@ mod tests {
             48_000.0,
             256,
             1.5,
-            |t| !stall.contains(&(t + 1e-9)),
+            |t| usize::from(!stall.contains(&(t + 1e-9))),
             |t, out, p| {
                 let peak = out.iter().step_by(2).fold(0.0f32, |m, s| m.max(s.abs()));
                 log.push((t, peak, get(&p.stats.underruns)));
@@ -900,11 +955,60 @@ mod tests {
         assert_eq!(get(&st.underruns), 0);
     }
 
-    /// A burst that leaves the pipe well above target for a while is shed down to target.
+    /// One clock: audio that arrives on top of the steady fill (the engine played silence
+    /// through an input stall, then the late frames came too) is shed within a second, back
+    /// to the lowest fill playback started with; a steady stream, with callbacks of any
+    /// size, is never cut and never runs dry.
+    #[test]
+    fn shared_clock_sheds_what_a_stall_added_and_nothing_else() {
+        for n in [64, 240, 256, 480, 1024] {
+            let st = Arc::new(PlayoutStats::default());
+            let mut p = Playout::new(FL, 48_000, ClockMode::Shared, st.clone()).unwrap();
+            let (mut w, r) = pipe(2 * FL, 8);
+            p.set_source(Some(r));
+            let frame = sine_frame(0.5);
+            let near = |t: f64, at: f64| (t - at).abs() < 0.004;
+            // Lowest fill in each second; a frame at 10 s, three at 20 s.
+            let mut lowest = vec![u64::MAX; 31];
+            // (The pre-roll may trim a frame off a large first callback.)
+            let mut at_start = 0;
+            simulate(
+                &mut p,
+                &mut w,
+                &frame,
+                48_000.0,
+                n,
+                30.5,
+                |t| 1 + usize::from(near(t, 10.0)) + 3 * usize::from(near(t, 20.0)),
+                |t, out, p| {
+                    if t < 5.0 {
+                        at_start = get(&p.stats.dropped);
+                    }
+                    let s = lowest.get_mut(t as usize).unwrap();
+                    *s = (*s).min(get(&p.stats.fill_samples));
+                    let peak = out.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+                    assert!(t < 0.1 || peak > 0.45, "n {n}: gap at {t:.3} s");
+                },
+            );
+            // Where the callbacks fall on the frame grid moves the lowest point a little.
+            let lo = *lowest[1..10].iter().min().unwrap();
+            let hi = *lowest[1..10].iter().max().unwrap();
+            assert!(hi - lo < 64, "n {n}: {lowest:?}");
+            for after in [&lowest[12..20], &lowest[22..30]] {
+                let near = |l: u64| l + 64 > lo && l < hi + 64;
+                assert!(after.iter().all(|&l| near(l)), "n {n}: {lowest:?}");
+            }
+            assert_eq!(get(&st.dropped) - at_start, 4, "n {n}");
+            assert_eq!(get(&st.underruns), 0, "n {n}");
+        }
+    }
+
+    /// Clocks apart: a burst that leaves the pipe well above target for a while is shed down
+    /// to target at once, not drained by the controller over half a minute.
     #[test]
     fn latency_cap_sheds_a_burst() {
         let st = Arc::new(PlayoutStats::default());
-        let mut p = Playout::new(FL, 48_000, ClockMode::Shared, st.clone()).unwrap();
+        let mut p = Playout::new(FL, 48_000, ClockMode::Adaptive, st.clone()).unwrap();
         let (mut w, r) = pipe(2 * FL, 8);
         p.set_source(Some(r));
         let frame = sine_frame(0.5);
@@ -915,7 +1019,7 @@ mod tests {
             48_000.0,
             256,
             1.0,
-            |_| true,
+            |_| 1,
             |_, _, _| {},
         );
         assert_eq!(get(&st.dropped), 0);
@@ -929,7 +1033,7 @@ mod tests {
             48_000.0,
             256,
             1.0,
-            |_| true,
+            |_| 1,
             |_, _, _| {},
         );
         // Down to target: three to five frames, depending on where in the frame sawtooth

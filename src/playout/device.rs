@@ -36,6 +36,9 @@ pub struct DeviceStats {
     pub open: AtomicBool,
     /// Callbacks run (the supervisor watches it for stalls).
     pub callbacks: AtomicU64,
+    /// Gauge: how far ahead of the speaker the last callback wrote (playback time minus
+    /// callback time, as the driver reports it), in device samples.
+    pub delay_samples: AtomicU64,
 }
 
 /// The callback's side of one route.
@@ -111,6 +114,10 @@ pub(super) struct Plan {
 /// Everything the data callback owns; gives the routes back on drop.
 struct Callback {
     routes: Vec<Route>,
+    rate: u32,
+    /// The driver's thread asks for real-time priority on its first call (see `crate::rt`):
+    /// under load a starved output thread lets the engine's frames pile up into latency.
+    rt_name: Option<String>,
     channels: usize,
     scratch: Vec<f32>,
     stats: Arc<DeviceStats>,
@@ -124,6 +131,19 @@ impl Drop for Callback {
 }
 
 impl Callback {
+    /// Bookkeeping outside the no-allocation zone: the one-time promotion (it records the
+    /// thread's name), and the driver's delay.
+    fn note(&mut self, info: &cpal::OutputCallbackInfo) {
+        if let Some(name) = self.rt_name.take() {
+            crate::rt::promote_current(&name, crate::rt::RtRole::Output);
+        }
+        let t = info.timestamp();
+        if let Some(d) = t.playback.duration_since(&t.callback) {
+            let samples = crate::audio::device::duration_samples(d, self.rate);
+            self.stats.delay_samples.store(samples, Ordering::Relaxed);
+        }
+    }
+
     fn render_f32(&mut self, out: &mut [f32]) {
         out.fill(0.0);
         for r in &mut self.routes {
@@ -245,6 +265,8 @@ fn start(
     let channels = usize::from(plan.channels);
     let mut cb = Callback {
         routes,
+        rate: plan.rate,
+        rt_name: Some(format!("monmix-output-{}", plan.name)),
         channels,
         scratch: vec![0.0; SCRATCH_FRAMES * channels],
         stats: stats.clone(),
@@ -265,19 +287,28 @@ fn start(
     let built = match plan.format {
         SampleFormat::F32 => device.build_output_stream(
             &config,
-            move |d: &mut [f32], _: &_| assert_no_alloc::assert_no_alloc(|| cb.render_f32(d)),
+            move |d: &mut [f32], info: &_| {
+                cb.note(info);
+                assert_no_alloc::assert_no_alloc(|| cb.render_f32(d))
+            },
             on_error,
             None,
         ),
         SampleFormat::I32 => device.build_output_stream(
             &config,
-            move |d: &mut [i32], _: &_| assert_no_alloc::assert_no_alloc(|| cb.render(d)),
+            move |d: &mut [i32], info: &_| {
+                cb.note(info);
+                assert_no_alloc::assert_no_alloc(|| cb.render(d))
+            },
             on_error,
             None,
         ),
         _ => device.build_output_stream(
             &config,
-            move |d: &mut [i16], _: &_| assert_no_alloc::assert_no_alloc(|| cb.render(d)),
+            move |d: &mut [i16], info: &_| {
+                cb.note(info);
+                assert_no_alloc::assert_no_alloc(|| cb.render(d))
+            },
             on_error,
             None,
         ),

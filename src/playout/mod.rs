@@ -91,7 +91,7 @@ impl Outputs {
     /// `/metrics`: per output, labelled by its 1-based index and device.
     pub fn render_metrics(&self, out: &mut crate::metrics::PromText) {
         use crate::metrics::Kind::{Counter, Gauge};
-        let rows: [MetricRow; 7] = [
+        let rows: [MetricRow; 8] = [
             (
                 "output_routed",
                 Gauge,
@@ -127,6 +127,12 @@ impl Outputs {
                 Gauge,
                 "Clock correction of the output's resampler, in ppm.",
                 |s| s.stats.ratio_ppm.load(Ordering::Relaxed),
+            ),
+            (
+                "output_device_delay_samples",
+                Gauge,
+                "Driver-reported delay from the output's callback to its speaker, in device samples.",
+                |s| s.device_stats.delay_samples.load(Ordering::Relaxed) as i64,
             ),
             (
                 "output_reconnects_total",

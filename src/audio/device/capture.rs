@@ -1,6 +1,7 @@
 //! The capture callback (sample conversion, resampling to 48 kHz, frame assembly) and the
 //! cpal stream that runs it.
 
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
 use cpal::traits::{DeviceTrait, StreamTrait};
@@ -8,6 +9,7 @@ use cpal::{FromSample, SampleFormat, SizedSample, StreamError};
 use rubato::{FftFixedInOut, Resampler};
 
 use super::discover::resolve;
+use super::duration_samples;
 use super::supervisor::Plan;
 use crate::audio::output::FrameSink;
 use crate::audio::{AudioError, SAMPLE_RATE};
@@ -24,6 +26,8 @@ struct Resample {
 /// Everything the capture callback owns. Gives the sink back to the supervisor on drop.
 struct Capture {
     dev_ch: usize,
+    /// Device rate (for the delay gauge).
+    rate: u32,
     out_ch: usize,
     frame_len: usize,
     /// Frame being assembled (`out_ch * frame_len` samples) and how many sample frames it holds.
@@ -43,6 +47,16 @@ impl Drop for Capture {
 }
 
 impl Capture {
+    /// Publishes the driver's delay for this callback (see `InputStats::device_delay_samples`).
+    fn note_delay(&self, info: &cpal::InputCallbackInfo) {
+        let t = info.timestamp();
+        if let (Some(d), Some(sink)) = (t.callback.duration_since(&t.capture), self.sink.as_ref()) {
+            sink.stats()
+                .device_delay_samples
+                .store(duration_samples(d, self.rate), Ordering::Relaxed);
+        }
+    }
+
     /// Appends one 48 kHz sample frame whose channel `c` is `get(c)` (`c < src_ch`).
     #[inline]
     fn put(
@@ -170,6 +184,7 @@ pub(super) fn start_stream(
     };
     let mut capture = Capture {
         dev_ch,
+        rate: chosen.rate,
         out_ch: plan.out_ch,
         frame_len: plan.opts.frame_len,
         frame: vec![0.0; plan.out_ch * plan.opts.frame_len],
@@ -195,19 +210,28 @@ pub(super) fn start_stream(
     let stream = match chosen.format {
         SampleFormat::F32 => device.build_input_stream(
             &config,
-            move |d: &[f32], _: &_| capture.feed(d),
+            move |d: &[f32], info: &cpal::InputCallbackInfo| {
+                capture.note_delay(info);
+                capture.feed(d)
+            },
             on_error,
             None,
         ),
         SampleFormat::I32 => device.build_input_stream(
             &config,
-            move |d: &[i32], _: &_| capture.feed(d),
+            move |d: &[i32], info: &cpal::InputCallbackInfo| {
+                capture.note_delay(info);
+                capture.feed(d)
+            },
             on_error,
             None,
         ),
         _ => device.build_input_stream(
             &config,
-            move |d: &[i16], _: &_| capture.feed(d),
+            move |d: &[i16], info: &cpal::InputCallbackInfo| {
+                capture.note_delay(info);
+                capture.feed(d)
+            },
             on_error,
             None,
         ),
@@ -255,6 +279,7 @@ mod tests {
         });
         let c = Capture {
             dev_ch,
+            rate: 48_000,
             out_ch,
             frame_len: 480,
             frame: vec![0.0; out_ch * 480],

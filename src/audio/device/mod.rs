@@ -116,3 +116,8 @@ pub fn open(name: Option<&str>, opts: &InputOptions) -> Result<OpenedDevice, Aud
         }
     }
 }
+
+/// A driver-reported delay in samples at `rate` (for the delay gauges).
+pub(crate) fn duration_samples(d: std::time::Duration, rate: u32) -> u64 {
+    (d.as_nanos() * u128::from(rate) / 1_000_000_000) as u64
+}
