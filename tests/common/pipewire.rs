@@ -73,8 +73,11 @@ impl PipeWire {
         )]
     }
 
+    /// A short-lived PipeWire tool, killed after 10 s: a client talking to a daemon that is
+    /// being killed has been seen to wait forever (`pw-cli info 0`, 12 minutes).
     fn cmd(&self, prog: &str) -> Command {
-        let mut c = Command::new(prog);
+        let mut c = Command::new("timeout");
+        c.args(["-k", "2", "10", prog]);
         c.envs(self.env());
         c
     }
@@ -258,7 +261,9 @@ impl PipeWire {
     pub fn record(&self, target: Option<&str>, channels: usize, path: &Path) -> Recorder {
         // A capture stream aimed at a sink records its monitor only when it says so;
         // otherwise WirePlumber links it to the default source.
-        let mut c = self.cmd("pw-record");
+        // Not `cmd`: it runs as long as the caller wants, and takes its SIGINT directly.
+        let mut c = Command::new("pw-record");
+        c.envs(self.env());
         if target.is_some() {
             c.args(["-P", "{ stream.capture.sink=true stream.dont-remix=true }"]);
         }

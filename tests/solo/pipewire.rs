@@ -331,11 +331,14 @@ async fn record_pair(
         .filter(|&x| !has_dropout(&l[x..x + w]) && !has_dropout(&r[x..x + w]))
         .collect();
     if clean.len() < starts.len() {
+        let count = |x: &[f32]| starts.iter().filter(|&&s| has_dropout(&x[s..s + w])).count();
         eprintln!(
-            "# {}: dropouts in {} of {} windows",
+            "# {}: dropouts in {} of {} windows ({a}: {}, {b}: {})",
             path.display(),
             starts.len() - clean.len(),
-            starts.len()
+            starts.len(),
+            count(&l),
+            count(&r),
         );
     }
     let pool = if clean.is_empty() { &starts } else { &clean };
