@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::audio::{self, InputOptions, InputSpec};
-use crate::config::Config;
+use crate::config::{Config, OutputConfig};
 use crate::control::session::{Hub, Limits};
 use crate::engine::{Engine, EngineHandle, EngineOptions};
 use crate::http::{self, AppState};
@@ -119,6 +119,7 @@ impl Server {
                 max_mixes: cfg.engine.max_mixes,
                 max_clients: cfg.state.max_clients,
                 debounce: Duration::from_millis(cfg.state.debounce_ms),
+                outputs: cfg.outputs.iter().map(OutputConfig::key).collect(),
             },
             Box::new(move |p| publisher.publish(p)),
         )?;
@@ -189,17 +190,20 @@ impl Server {
                 ..StreamOptions::default()
             },
         )?;
-        let hub = Arc::new(Hub::new(
-            cfg.server.name.clone(),
-            store.clone(),
-            cfg.channel_names(channels, &input.channel_names),
-            cfg.audio.frame_ms,
-            cfg.security.clone(),
-            Limits {
-                max_sessions_per_ip: cfg.security.max_sessions_per_ip,
-                ..Limits::default()
-            },
-        ));
+        let hub = Arc::new(
+            Hub::new(
+                cfg.server.name.clone(),
+                store.clone(),
+                cfg.channel_names(channels, &input.channel_names),
+                cfg.audio.frame_ms,
+                cfg.security.clone(),
+                Limits {
+                    max_sessions_per_ip: cfg.security.max_sessions_per_ip,
+                    ..Limits::default()
+                },
+            )
+            .with_outputs(cfg.outputs.clone()),
+        );
         let input_device = match &spec {
             InputSpec::Device(name) => Some(name.clone().unwrap_or_else(|| "default".into())),
             _ => None,
@@ -463,6 +467,7 @@ pub fn import_state(cfg: &Config, path: &Path, file: &Path) -> Result<usize, Ser
             max_mixes: cfg.engine.max_mixes,
             max_clients: cfg.state.max_clients,
             debounce: Duration::from_millis(cfg.state.debounce_ms),
+            outputs: cfg.outputs.iter().map(OutputConfig::key).collect(),
         },
         Box::new(|_| {}),
     )?;

@@ -51,11 +51,22 @@ pub struct OutputConfig {
     pub device: String,
     /// 1-based output channels: left, right; one entry = mono (left and right summed).
     pub channels: Vec<u16>,
-    /// Client name, client id or 1-based position; `cue` = what the engineer cues.
+    /// Client name, client id or 1-based position; `cue` = what the engineer cues; empty or
+    /// absent = nothing until the engineer assigns a mix from the page.
+    #[serde(default)]
     pub mix: String,
     /// Whether the device runs on the input's clock (see [`OutputClock`]).
     #[serde(default)]
     pub clock: OutputClock,
+}
+
+impl OutputConfig {
+    /// The output's identity in `state.json` (`device:channels`, e.g. `ears:3,4`): stable
+    /// when `[[output]]`s are reordered, changed when the wiring changes.
+    pub fn key(&self) -> String {
+        let ch: Vec<String> = self.channels.iter().map(u16::to_string).collect();
+        format!("{}:{}", self.device, ch.join(","))
+    }
 }
 
 /// An output device's clock relative to the input's.

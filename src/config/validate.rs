@@ -164,7 +164,7 @@ impl Config {
         for (i, o) in self.outputs.iter().enumerate() {
             let n = i + 1;
             text(&format!("output[{n}].device"), &o.device, 1, 128)?;
-            text(&format!("output[{n}].mix"), &o.mix, 1, 64)?;
+            text(&format!("output[{n}].mix"), &o.mix, 0, 64)?;
             if o.channels.is_empty() || o.channels.len() > 2 {
                 return Err(invalid(format!(
                     "output[{n}].channels = {:?}: give [left, right] or [mono]",

@@ -72,7 +72,8 @@ impl From<&StoreError> for ErrorCode {
             | StoreError::TooManyClients { .. }
             | StoreError::TooManyPresets { .. }
             | StoreError::UnknownPreset(_)
-            | StoreError::InvalidOrder(_) => ErrorCode::OutOfRange,
+            | StoreError::InvalidOrder(_)
+            | StoreError::UnknownOutput(_) => ErrorCode::OutOfRange,
         }
     }
 }
@@ -162,6 +163,12 @@ pub enum ClientMsg {
     WatchMeters {
         on: bool,
     },
+    /// Engineer: wired output `output` (1-based) plays `mix` (a client id, `cue`), or
+    /// nothing (`None`).
+    AssignOutput {
+        output: usize,
+        mix: Option<String>,
+    },
     /// Round-trip probe for the page's latency readout; answered with `pong`.
     Ping {
         t: Option<f64>,
@@ -216,6 +223,15 @@ struct DeleteWire {
     #[serde(rename = "type")]
     _t: String,
     client_id: String,
+}
+
+#[derive(Deserialize)]
+struct AssignOutputWire {
+    #[serde(rename = "type")]
+    _t: String,
+    output: usize,
+    /// Required, `null` included: a message that forgot it must not silence an in-ear.
+    mix: Value,
 }
 
 #[derive(Deserialize)]
@@ -327,6 +343,24 @@ fn parse_value(value: Value) -> Result<ClientMsg, WireError> {
         "delete_client" => ClientMsg::DeleteClient {
             client_id: shape::<DeleteWire>(value, &ty)?.client_id,
         },
+        "assign_output" => {
+            let w: AssignOutputWire = shape(value, &ty)?;
+            let mix = match w.mix {
+                Value::Null => None,
+                Value::String(s) => Some(s),
+                _ => {
+                    return Err(WireError::new(
+                        ErrorCode::BadJson,
+                        "assign_output: `mix` must be a client id, \"cue\" or null",
+                    )
+                    .with_ref(&ty))
+                }
+            };
+            ClientMsg::AssignOutput {
+                output: w.output,
+                mix,
+            }
+        }
         "watch_meters" => ClientMsg::WatchMeters {
             on: shape::<WatchMetersWire>(value, &ty)?.on,
         },

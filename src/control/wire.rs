@@ -37,6 +37,10 @@ pub enum ServerMsg<'a> {
     Clients {
         clients: Vec<ClientRow<'a>>,
     },
+    /// Engineer: the wired outputs and what each plays (after `clients`, and on changes).
+    Outputs {
+        outputs: Vec<OutputRow<'a>>,
+    },
     /// Engineer: the mix opened with `watch_client`.
     ClientMix {
         client_id: &'a str,
@@ -228,6 +232,19 @@ impl Serialize for StageChannels<'_> {
                 .map(|(index, name)| Channel { index, name }),
         )
     }
+}
+
+/// One row of `outputs`.
+#[derive(Debug, Serialize)]
+pub struct OutputRow<'a> {
+    /// 1-based, the `[[output]]`'s position in the config.
+    pub output: usize,
+    pub device: &'a str,
+    pub channels: &'a [u16],
+    /// What it plays: a client id (or the config's name or position), `cue`, or null.
+    pub mix: Option<&'a str>,
+    /// The client `mix` names now; null for `cue`, nothing, or a client not there yet.
+    pub client_id: Option<&'a str>,
 }
 
 /// One row of `clients`.

@@ -257,6 +257,10 @@ async fn run(app: Arc<WsContext>, socket: WebSocket, session: &mut Session) {
                     // Coalesce a burst of joins/leaves into one list.
                     while roster.try_recv().is_ok() {}
                     if !send(hub.clients_msg().to_string()) { break End::SlowReader; }
+                    // A client renamed, joined or left may change what an output names.
+                    if !hub.outputs.is_empty() && !send(hub.outputs_msg().to_string()) {
+                        break End::SlowReader;
+                    }
                 }
             }
             _ = meters.tick(), if session.meters => {

@@ -156,10 +156,34 @@ impl Outputs {
 enum MixRef {
     Cue,
     Client(String),
+    /// Unassigned: silence.
+    Nothing,
+}
+
+impl From<Option<&str>> for MixRef {
+    fn from(m: Option<&str>) -> Self {
+        match m {
+            Some(m) if m.eq_ignore_ascii_case("cue") => MixRef::Cue,
+            Some(m) => MixRef::Client(m.to_string()),
+            None => MixRef::Nothing,
+        }
+    }
+}
+
+impl std::fmt::Display for MixRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MixRef::Cue => f.write_str("the engineer's cue"),
+            MixRef::Client(c) => write!(f, "{c:?}"),
+            MixRef::Nothing => f.write_str("nothing"),
+        }
+    }
 }
 
 struct RouterEntry {
     index: usize,
+    cfg: OutputConfig,
+    /// What it plays now (engineer's assignment over the config's `mix`).
     mix: MixRef,
     control: RouteControl,
     current: Option<usize>,
@@ -168,9 +192,12 @@ struct RouterEntry {
     pending: bool,
 }
 
-/// The slot of the client `name` names: its id, its name (any case), or its 1-based position.
-fn resolve(name: &str, clients: &[crate::state::ClientInfo]) -> Option<usize> {
-    let c = clients
+/// The client `name` names: its id, its name (any case), or its 1-based position.
+pub fn find_client<'c>(
+    name: &str,
+    clients: &'c [crate::state::ClientInfo],
+) -> Option<&'c crate::state::ClientInfo> {
+    clients
         .iter()
         .find(|c| c.id == name)
         .or_else(|| clients.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
@@ -179,8 +206,24 @@ fn resolve(name: &str, clients: &[crate::state::ClientInfo]) -> Option<usize> {
                 .ok()
                 .and_then(|n| n.checked_sub(1))
                 .and_then(|i| clients.get(i))
-        })?;
-    c.slot
+        })
+}
+
+/// The slot of the client `name` names.
+fn resolve(name: &str, clients: &[crate::state::ClientInfo]) -> Option<usize> {
+    find_client(name, clients)?.slot
+}
+
+/// What output `cfg` plays now: the engineer's assignment in `assigned` (by the output's
+/// key; `None` inside = nothing), else the config's `mix` (empty = nothing).
+pub fn effective_mix<'a>(
+    cfg: &'a OutputConfig,
+    assigned: &'a BTreeMap<String, Option<String>>,
+) -> Option<&'a str> {
+    match assigned.get(&cfg.key()) {
+        Some(a) => a.as_deref(),
+        None => Some(cfg.mix.as_str()).filter(|m| !m.is_empty()),
+    }
 }
 
 impl Outputs {
@@ -268,11 +311,8 @@ impl Outputs {
                 });
                 entries.push(RouterEntry {
                     index: i + 1,
-                    mix: if o.mix.eq_ignore_ascii_case("cue") {
-                        MixRef::Cue
-                    } else {
-                        MixRef::Client(o.mix.clone())
-                    },
+                    cfg: o.clone(),
+                    mix: MixRef::Nothing,
                     control,
                     current: None,
                     routed,
@@ -334,12 +374,21 @@ fn route_loop(
 ) {
     while !stop.load(Ordering::Relaxed) {
         let clients = store.clients();
+        let assigned = store.output_assignments();
         let cue_slot = cue.load(Ordering::Relaxed);
         for e in &mut entries {
             e.control.collect();
+            let mix = MixRef::from(effective_mix(&e.cfg, &assigned));
+            if mix != e.mix {
+                tracing::info!("output {}: assigned {mix}", e.index);
+                e.mix = mix;
+                // Say what it waits for, even when the slot stays the same.
+                e.pending = true;
+            }
             let want = match &e.mix {
                 MixRef::Cue => (cue_slot != NO_CUE).then_some(cue_slot),
                 MixRef::Client(name) => resolve(name, &clients),
+                MixRef::Nothing => None,
             };
             if want == e.current && !e.pending {
                 continue;
@@ -366,6 +415,9 @@ fn route_loop(
                 ),
                 (MixRef::Cue, None) => {
                     tracing::info!("output {}: the engineer cues nothing: silence", e.index)
+                }
+                (MixRef::Nothing, _) => {
+                    tracing::info!("output {}: no mix assigned: silence", e.index)
                 }
                 (_, Some(slot)) => tracing::info!("output {}: now plays mix slot {slot}", e.index),
             }

@@ -113,6 +113,13 @@ pub enum Op {
     Reorder {
         order: Vec<String>,
     },
+    /// Store-wide: assigns a mix to the wired output with this key (see
+    /// `StateFile::outputs`): a client id, `cue`, or `None` (silence). The key must be a
+    /// configured output's, the client must exist.
+    AssignOutput {
+        output: String,
+        mix: Option<String>,
+    },
 }
 
 impl Op {
@@ -194,6 +201,10 @@ pub enum Change {
     OrderChanged {
         order: Vec<String>,
     },
+    OutputAssigned {
+        output: String,
+        mix: Option<String>,
+    },
     Connected {
         connection_count: u64,
         last_seen: u64,
@@ -227,6 +238,8 @@ pub enum StoreError {
     UnknownPreset(String),
     #[error("invalid order: {0}")]
     InvalidOrder(String),
+    #[error("no wired output {0:?} is configured")]
+    UnknownOutput(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -263,6 +276,7 @@ impl StoreError {
             StoreError::TooManyPresets { .. } => "too_many_presets",
             StoreError::UnknownPreset(_) => "unknown_preset",
             StoreError::InvalidOrder(_) => "invalid_order",
+            StoreError::UnknownOutput(_) => "unknown_output",
             StoreError::Io { .. } => "io",
             StoreError::Corrupt { .. } => "corrupt",
             StoreError::UnsupportedFormat { .. } => "unsupported_format",

@@ -25,6 +25,9 @@ pub const MAX_CHANNEL_INDEX: u32 = 1023;
 pub const MAX_PRESETS: usize = 32;
 /// Longest client/preset name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
+/// Output assignments a file may hold, and the longest key or value kept.
+pub const MAX_OUTPUT_ENTRIES: usize = 256;
+pub const MAX_OUTPUT_KEY_CHARS: usize = 300;
 /// Highest `sequence` a loaded file keeps (2^53 - 1, exact in a JavaScript number). Each
 /// change adds one, so a file near `u64::MAX` (hand-edited, damaged) would overflow on the
 /// first command. A larger one is reset to 0: sequences only order the changes of one
@@ -221,6 +224,12 @@ pub struct StateFile {
     /// Display order of clients (OSC `/mix/{m}` position, engineer view).
     #[serde(default)]
     pub client_order: Vec<String>,
+    /// The engineer's assignments of mixes to wired outputs, by output key
+    /// (`device:channels`, e.g. `ears:3,4`): a client id, `cue`, or `null` (nothing).
+    /// An output with no entry plays what its `[[output]]` names. Entries of outputs no
+    /// longer configured are kept (the rig may come back), as mixes keep hidden channels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, Option<String>>,
 }
 
 impl Default for StateFile {
@@ -232,6 +241,7 @@ impl Default for StateFile {
             channels_state: BTreeMap::new(),
             devices: BTreeMap::new(),
             client_order: Vec::new(),
+            outputs: BTreeMap::new(),
         }
     }
 }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use super::model::{
     client_id_ok, name_problem, DeviceRecord, MixPreset, StateFile, GAIN_MAX, GAIN_MIN,
-    MAX_CHANNEL_INDEX, MAX_NAME_CHARS, MAX_SEQUENCE, PAN_MAX, PAN_MIN,
+    MAX_CHANNEL_INDEX, MAX_NAME_CHARS, MAX_OUTPUT_ENTRIES, MAX_OUTPUT_KEY_CHARS, MAX_SEQUENCE,
+    PAN_MAX, PAN_MIN,
 };
 
 /// Result of [`sanitize`]: what had to be fixed in a structurally valid file.
@@ -120,6 +121,21 @@ fn sanitize_preset(p: &mut MixPreset, who: &str, r: &mut Repairs) {
 /// each client exactly once (unknown ids removed, missing ones appended in id order).
 pub fn sanitize(state: &mut StateFile) -> Repairs {
     let mut r = Repairs::default();
+
+    let long = |s: &str| s.chars().count() > MAX_OUTPUT_KEY_CHARS;
+    let before = state.outputs.len();
+    state
+        .outputs
+        .retain(|k, v| !long(k) && !v.as_deref().is_some_and(long));
+    while state.outputs.len() > MAX_OUTPUT_ENTRIES {
+        state.outputs.pop_last();
+    }
+    if state.outputs.len() != before {
+        r.note(format!(
+            "dropped {} output assignments (too many, or too long)",
+            before - state.outputs.len()
+        ));
+    }
 
     if state.sequence > MAX_SEQUENCE {
         r.note(format!("sequence {} reset to 0", state.sequence));

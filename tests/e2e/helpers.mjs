@@ -19,20 +19,24 @@ export const NAMES = ['Kick', 'Snare', 'Bass', 'Keys', 'Gtr L', 'Gtr R', 'Vox Le
 // tones input: channel k = 10·p Hz, p the k-th prime from 31
 export const TONES = [310, 370, 410, 430, 470, 530, 590, 610];
 
-export function tempDir() {
+/** A directory with the test config; `extra`: more TOML appended to it (e.g. `[[output]]`s). */
+export function tempDir(extra = '') {
   const dir = mkdtempSync(pjoin(tmpdir(), 'monmix-e2e-'));
   writeFileSync(
     pjoin(dir, 'monmix.toml'),
-    `[server]\nname = "Rehearsal room"\n[audio]\nchannel_names = ${JSON.stringify(NAMES)}\n[security]\nadmin_pin = "${ADMIN_PIN}"\nengineer_tokens = ["${ENGINEER_TOKEN}"]\n[state]\ndebounce_ms = 10\n`,
+    `[server]\nname = "Rehearsal room"\n[audio]\nchannel_names = ${JSON.stringify(NAMES)}\n[security]\nadmin_pin = "${ADMIN_PIN}"\nengineer_tokens = ["${ENGINEER_TOKEN}"]\n[state]\ndebounce_ms = 10\n${extra}`,
   );
   return dir;
 }
 
-/** Starts the server; resolves once it prints its address. `port` 0 = ephemeral; `extra`: more CLI args. */
-export function startServer(dir, port = 0, extra = []) {
+/**
+ * Starts the server; resolves once it prints its address. `port` 0 = ephemeral; `extra`:
+ * more CLI args; `env`: more environment (e.g. HOME and XDG_RUNTIME_DIR for an ALSA device).
+ */
+export function startServer(dir, port = 0, extra = [], env = {}) {
   return new Promise((res, rej) => {
     const args = ['serve', '--config', pjoin(dir, 'monmix.toml'), '--input', 'tones', '--channels', '8', '--http', `127.0.0.1:${port}`, '--osc', '127.0.0.1:0', '--state', pjoin(dir, 'state.json'), '--no-qr', ...extra];
-    const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MONMIX_LOG: process.env.MONMIX_LOG || 'warn' } });
+    const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MONMIX_LOG: process.env.MONMIX_LOG || 'warn', ...env } });
     let out = '';
     let err = '';
     const timer = setTimeout(() => {

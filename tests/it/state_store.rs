@@ -1064,3 +1064,74 @@ fn client_events_carry_only_that_client() {
     }
     assert_eq!(n, 3, "the all-events channel still sees everything");
 }
+
+/// Output assignments: only configured outputs, only existing clients (or the cue);
+/// refusals change nothing; an assignment (and a removal) survives a reopen; a file's
+/// oversized entries are dropped on load.
+#[test]
+fn output_assignments_are_validated_and_persisted() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let with_outputs = || {
+        let mut o = opts(dir.path(), 8);
+        o.outputs = vec!["ears:1,2".into(), "ears:3".into()];
+        o
+    };
+    let (store, _) = open_with(with_outputs());
+    register(&store, "a", "tok-a");
+    let assign = |output: &str, mix: Option<&str>| {
+        store.apply(cmd(
+            "",
+            Op::AssignOutput {
+                output: output.into(),
+                mix: mix.map(str::to_string),
+            },
+        ))
+    };
+    let before = store.snapshot();
+    assert!(matches!(
+        assign("ears:5,6", Some("a")),
+        Err(StoreError::UnknownOutput(_))
+    ));
+    assert!(matches!(
+        assign("ears:1,2", Some("nobody")),
+        Err(StoreError::UnknownClient(_))
+    ));
+    assert_eq!(store.snapshot(), before, "a refusal changed the state");
+
+    let mut rx = store.events();
+    let applied = assign("ears:1,2", Some("a")).expect("assign");
+    assert_eq!(applied.sequence, before.sequence + 1);
+    assert!(matches!(
+        &drain(&mut rx)[..],
+        [Event { change: Change::OutputAssigned { output, mix: Some(m) }, .. }]
+            if output == "ears:1,2" && m == "a"
+    ));
+    assert_eq!(
+        assign("ears:1,2", Some("a")).expect("again").events.len(),
+        0,
+        "the same assignment is a no-op"
+    );
+    assign("ears:3", Some("CUE")).expect("cue");
+    assign("ears:3", None).expect("remove");
+    store.flush().expect("flush");
+    drop(store);
+
+    let (store, _) = open_with(with_outputs());
+    let a = store.output_assignments();
+    assert_eq!(a.get("ears:1,2"), Some(&Some("a".to_string())));
+    assert_eq!(
+        a.get("ears:3"),
+        Some(&None),
+        "a removal is kept, not forgotten"
+    );
+    drop(store);
+
+    // A damaged file: an absurd key is dropped, the rest kept.
+    let path = dir.path().join("state.json");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    v["outputs"]["x".repeat(5000)] = "a".into();
+    std::fs::write(&path, v.to_string()).expect("write");
+    let (store, _) = open_with(with_outputs());
+    assert_eq!(store.output_assignments().len(), 2);
+}

@@ -13,7 +13,7 @@ use crate::common::churn::{metrics, must};
 use crate::common::fft::{assert_absent, assert_level, channel, tone_level_dbfs};
 use crate::common::pipewire::{write_tones_wav, write_wav, PipeWire};
 use crate::common::whep_listener::{pcm_of, ClientOptions, WhepListener};
-use crate::common::{Launch, Server, Ws};
+use crate::common::{Launch, Server, Ws, ADMIN_PIN};
 use monmix::audio::tones::tone_frequency;
 
 const N: usize = 8;
@@ -331,7 +331,12 @@ async fn record_pair(
         .filter(|&x| !has_dropout(&l[x..x + w]) && !has_dropout(&r[x..x + w]))
         .collect();
     if clean.len() < starts.len() {
-        let count = |x: &[f32]| starts.iter().filter(|&&s| has_dropout(&x[s..s + w])).count();
+        let count = |x: &[f32]| {
+            starts
+                .iter()
+                .filter(|&&s| has_dropout(&x[s..s + w]))
+                .count()
+        };
         eprintln!(
             "# {}: dropouts in {} of {} windows ({a}: {}, {b}: {})",
             path.display(),
@@ -579,6 +584,219 @@ async fn a_mix_plays_on_the_interface_outputs_bit_exact() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    server.kill9();
+}
+
+/// Waits until output `n`'s `routed` gauge reads `want` (the router looks every 200 ms).
+async fn wait_routed(server: &Server, n: usize, want: f64) {
+    let name = format!("monmix_output_routed{{output=\"{n}\",device=\"ears\"}}");
+    let t0 = Instant::now();
+    loop {
+        if must(&metrics(server.addr).await, &name) == want {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "{name} never {want}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The engineer's `outputs` row of output `n`.
+fn row(outputs: &serde_json::Value, n: usize) -> serde_json::Value {
+    outputs["outputs"][n - 1].clone()
+}
+
+/// The engineer assigns musicians' mixes to the in-ear outputs from the page's protocol;
+/// bad assignments are refused and change nothing; the assignment is what is heard, and it
+/// survives a kill -9 with nobody connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engineer_assigns_outputs_and_a_kill_9_keeps_them() {
+    let _solo = crate::solo();
+    let Some(pw) = PipeWire::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    pw.create_sink("stage", N);
+    pw.create_sink("ears", 4);
+    let wav = write_tones_wav(&dir.path().join("tones.wav"), N, 30.0, |_| Some(TONE_DB));
+    let _player = pw.play(&wav, "stage", N);
+    // Output 1 is wired but unassigned; output 2 follows the cue.
+    let outputs = "[[output]]\ndevice = \"ears\"\nchannels = [1, 2]\nclock = \"shared\"\n\
+                   [[output]]\ndevice = \"ears\"\nchannels = [3, 4]\nmix = \"cue\"\nclock = \"shared\"\n";
+    let server = output_server(&pw, dir.path(), outputs, "10");
+    // Ana hears the kick (left), Luis the snare (right).
+    let mut ana = Ws::connect(&server.ws_url()).await;
+    let ana_id = ana.hello(json!({"name": "Ana"})).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ana.send(json!({"type":"subscribe","channels":[0],"pans":{"0":-1.0}}))
+        .await;
+    ana.recv_type("subscribed").await;
+    let mut luis = Ws::connect(&server.ws_url()).await;
+    let luis_id = luis.hello(json!({"name": "Luis"})).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    luis.send(json!({"type":"subscribe","channels":[1],"pans":{"1":1.0}}))
+        .await;
+    luis.recv_type("subscribed").await;
+
+    let mut eng = Ws::connect(&server.ws_url()).await;
+    eng.hello(json!({"admin_pin": ADMIN_PIN})).await;
+    let outs = eng.recv_type("outputs").await;
+    assert_eq!(
+        row(&outs, 1),
+        json!({"output":1,"device":"ears","channels":[1,2],"mix":null,"client_id":null})
+    );
+    assert_eq!(row(&outs, 2)["mix"], "cue");
+
+    // Refused, changing nothing.
+    ana.send(json!({"type":"assign_output","output":1,"mix":ana_id}))
+        .await;
+    assert_eq!(ana.recv_type("error").await["code"], "forbidden");
+    for (bad, code) in [
+        (
+            json!({"type":"assign_output","output":3,"mix":ana_id}),
+            "out_of_range",
+        ),
+        (
+            json!({"type":"assign_output","output":0,"mix":ana_id}),
+            "out_of_range",
+        ),
+        (
+            json!({"type":"assign_output","output":1,"mix":"c-nobody"}),
+            "unknown_client",
+        ),
+        (json!({"type":"assign_output","output":1}), "bad_json"),
+        (
+            json!({"type":"assign_output","output":1,"mix":5}),
+            "bad_json",
+        ),
+        (
+            json!({"type":"assign_output","output":"1","mix":ana_id}),
+            "bad_json",
+        ),
+        (
+            json!({"type":"assign_output","output":-1,"mix":ana_id}),
+            "bad_json",
+        ),
+    ] {
+        eng.send(bad.clone()).await;
+        let e = eng.recv_type("error").await;
+        assert_eq!(e["code"], code, "{bad} -> {e}");
+        assert_eq!(e["ref_type"], "assign_output");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let m = metrics(server.addr).await;
+    assert_eq!(
+        must(&m, "monmix_output_routed{output=\"1\",device=\"ears\"}"),
+        0.0,
+        "a refused assignment routed something"
+    );
+
+    // Ana's mix on output 1: her kick on its left, nothing of Luis's snare.
+    eng.send(json!({"type":"assign_output","output":1,"mix":ana_id}))
+        .await;
+    let outs = eng.recv_type("outputs").await;
+    assert_eq!(row(&outs, 1)["mix"], ana_id.as_str());
+    assert_eq!(row(&outs, 1)["client_id"], ana_id.as_str());
+    wait_routed(&server, 1, 1.0).await;
+    let [kick_in, out1] = record_pair(
+        &pw,
+        &dir.path().join("ana.wav"),
+        "stage:monitor_AUX0",
+        "ears:monitor_AUX0",
+        2000,
+        0,
+    )
+    .await;
+    assert_level(
+        "Ana's kick on out 1",
+        tone(&out1, 0),
+        tone(&kick_in, 0),
+        0.5,
+    );
+    assert_only_source("Luis's snare on out 1", &out1, &kick_in, 1);
+
+    // Changed to Luis: his snare on output 1's right.
+    eng.send(json!({"type":"assign_output","output":1,"mix":luis_id}))
+        .await;
+    assert_eq!(
+        row(&eng.recv_type("outputs").await, 1)["client_id"],
+        luis_id.as_str()
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let [snare_in, out2] = record_pair(
+        &pw,
+        &dir.path().join("luis.wav"),
+        "stage:monitor_AUX1",
+        "ears:monitor_AUX1",
+        2000,
+        1,
+    )
+    .await;
+    assert_level(
+        "Luis's snare on out 2",
+        tone(&out2, 1),
+        tone(&snare_in, 1),
+        0.5,
+    );
+    assert_only_source("Ana's kick on out 2", &out2, &snare_in, 0);
+    drop((ana, luis, eng));
+
+    // kill -9 (the persister writes within its debounce), and back with nobody connected.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill9();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["outputs"]["ears:1,2"], luis_id.as_str(), "{state}");
+    let server = output_server(&pw, dir.path(), outputs, "10");
+    wait_routed(&server, 1, 1.0).await;
+    let [snare_in, out2] = record_pair(
+        &pw,
+        &dir.path().join("again.wav"),
+        "stage:monitor_AUX1",
+        "ears:monitor_AUX1",
+        2000,
+        1,
+    )
+    .await;
+    assert_level(
+        "Luis's snare after kill -9",
+        tone(&out2, 1),
+        tone(&snare_in, 1),
+        0.5,
+    );
+
+    // Removed: silence, and so it stays.
+    let mut eng = Ws::connect(&server.ws_url()).await;
+    eng.hello(json!({"admin_pin": ADMIN_PIN})).await;
+    assert_eq!(
+        row(&eng.recv_type("outputs").await, 1)["mix"],
+        luis_id.as_str()
+    );
+    eng.send(json!({"type":"assign_output","output":1,"mix":null}))
+        .await;
+    assert!(row(&eng.recv_type("outputs").await, 1)["mix"].is_null());
+    wait_routed(&server, 1, 0.0).await;
+    let [_, out2] = record_pair(
+        &pw,
+        &dir.path().join("none.wav"),
+        "stage:monitor_AUX1",
+        "ears:monitor_AUX1",
+        1500,
+        1,
+    )
+    .await;
+    assert_absent("snare on out 2 once removed", tone(&out2, 1), FLOOR_DB);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap())
+            .unwrap();
+    let entry = &state["outputs"]["ears:1,2"];
+    assert!(
+        entry.is_null() && state["outputs"].get("ears:1,2").is_some(),
+        "{state}"
+    );
     server.kill9();
 }
 

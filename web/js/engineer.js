@@ -20,6 +20,8 @@ let mixer = null;
 let cueFor = null;
 let cueBearer = ''; // welcome.cue_token (WHEP bearer for any mix), else the sign-in token
 let frameMs = 10; // welcome.frame_ms: the cue's latency readout uses the server's real frame
+let outputs = [];
+let outKey = ''; // a redraw closes an open select
 
 // One field takes the admin PIN or a configured engineer token (long): the token also
 // lets the cue listen over WHEP (protocol/whep.md: owner's token or an engineer token).
@@ -55,11 +57,18 @@ conn.on('error', (m) => {
     $('pin').select();
     return;
   }
+  outKey = ''; // a refused assign_output
+  renderOutputs();
   toast(tOr('e_' + m.code, t('e_any', m)), true);
 });
 conn.on('clients', (m) => {
   clients = m.clients;
   renderClients();
+  renderOutputs();
+});
+conn.on('outputs', (m) => {
+  outputs = m.outputs;
+  renderOutputs();
 });
 conn.on('client_mix', (m) => {
   if (m.client_id !== selected) return;
@@ -175,6 +184,30 @@ function close() {
   $('client-actions').hidden = true;
   conn.send({ type: 'watch_client', client_id: null });
   stopCue();
+}
+
+// ---- wired outputs ----
+function renderOutputs() {
+  const key = JSON.stringify([outputs, clients.map((c) => c.client_id + c.name)]);
+  if (key === outKey) return;
+  outKey = key;
+  $('outs').hidden = !outputs.length;
+  $('outputs').replaceChildren(
+    ...outputs.map((o) => {
+      const n = o.output;
+      const label = t('outN', { n, dev: o.device, ch: o.channels.join('–') });
+      const sel = h(
+        'select',
+        { id: 'out-' + n, 'data-output': n, 'aria-label': label, onchange: () => conn.send({ type: 'assign_output', output: n, mix: sel.value || null }) },
+        h('option', { value: '' }, t('none')),
+        h('option', { value: 'cue' }, t('cue')),
+        ...clients.map((c) => h('option', { value: c.client_id }, c.name || t('unnamed'))),
+        o.client_id || !o.mix || o.mix === 'cue' ? null : h('option', { value: o.mix, disabled: true }, t('waitFor', { name: o.mix })),
+      );
+      sel.value = o.client_id || o.mix || '';
+      return h('li', { class: 'row' }, label, sel);
+    }),
+  );
 }
 
 // ---- cue ----

@@ -125,6 +125,10 @@ const en = {
   delCQ: 'Delete {name} and their mix? Their phone will join as someone new.',
   noCue: 'This server gave no cue token: sign in with an engineer token to cue',
   inLevel: '{name} input level',
+  outs: 'Wired outputs',
+  outN: 'Output {n} · {dev} {ch}',
+  none: '— none —',
+  waitFor: 'waiting for {name}',
 };
 const es = {
   sub: 'Tu propia mezcla de monitor, en este teléfono.',
@@ -248,6 +252,10 @@ const es = {
   delCQ: '¿Borrar a {name} y su mezcla? Su teléfono entrará como alguien nuevo.',
   noCue: 'Este servidor no da token de escucha: entra con un token de técnico',
   inLevel: 'Nivel de entrada de {name}',
+  outs: 'Salidas cableadas',
+  outN: 'Salida {n} · {dev} {ch}',
+  none: '— ninguna —',
+  waitFor: 'esperando a {name}',
 };
 export const STRINGS = { en, es };
 

@@ -14,7 +14,7 @@ use super::link::LinkReport;
 use super::pin::PinBook;
 use super::{Limits, Session};
 use crate::config::SecurityConfig;
-use crate::control::wire::{ClientRow, ServerMsg};
+use crate::control::wire::{ClientRow, OutputRow, ServerMsg};
 use crate::state::Store;
 
 /// Who is connected and listening, per client id; not persisted (it is about now).
@@ -50,6 +50,9 @@ pub struct Hub {
     /// cue), or [`crate::playout::NO_CUE`]: `[[output]]`s with `mix = "cue"` follow it,
     /// as a desk's cue bus holds the last selection.
     pub cue_slot: Arc<std::sync::atomic::AtomicUsize>,
+    /// The configured wired outputs (`[[output]]`, in order): what `assign_output` names
+    /// by position and `outputs` lists.
+    pub outputs: Vec<crate::config::OutputConfig>,
 }
 
 impl Hub {
@@ -75,7 +78,39 @@ impl Hub {
             next_session: AtomicU64::new(1),
             roster: broadcast::channel(16).0,
             cue_tokens: Mutex::new(std::collections::HashSet::new()),
+            outputs: Vec::new(),
         }
+    }
+
+    /// The wired outputs the engineer may assign mixes to.
+    pub fn with_outputs(mut self, outputs: Vec<crate::config::OutputConfig>) -> Hub {
+        self.outputs = outputs;
+        self
+    }
+
+    /// The engineer's `outputs` message: each wired output and what it plays now.
+    pub fn outputs_msg(&self) -> Value {
+        let clients = self.store.clients();
+        let assigned = self.store.output_assignments();
+        let rows = self
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let mix = crate::playout::effective_mix(o, &assigned);
+                let client = mix
+                    .filter(|m| !m.eq_ignore_ascii_case("cue"))
+                    .and_then(|m| crate::playout::find_client(m, &clients));
+                OutputRow {
+                    output: i + 1,
+                    device: &o.device,
+                    channels: &o.channels,
+                    mix,
+                    client_id: client.map(|c| c.id.as_str()),
+                }
+            })
+            .collect();
+        ServerMsg::Outputs { outputs: rows }.to_value()
     }
 
     pub fn roster_changes(&self) -> broadcast::Receiver<()> {

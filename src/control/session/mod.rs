@@ -258,6 +258,32 @@ impl Session {
                 hub.poke_roster();
                 Ok(Vec::new())
             }
+            ClientMsg::AssignOutput { output, mix } => {
+                engineer().map_err(|e| e.with_ref("assign_output"))?;
+                let key = output
+                    .checked_sub(1)
+                    .and_then(|i| hub.outputs.get(i))
+                    .map(crate::config::OutputConfig::key)
+                    .ok_or_else(|| {
+                        WireError::new(
+                            ErrorCode::OutOfRange,
+                            format!(
+                                "no output {output}: {} configured (1-based)",
+                                hub.outputs.len()
+                            ),
+                        )
+                        .with_ref("assign_output")
+                    })?;
+                hub.store
+                    .apply(Command {
+                        origin: self.id,
+                        client_id: String::new(),
+                        op: Op::AssignOutput { output: key, mix },
+                    })
+                    .map_err(|e| store_err(e, "assign_output"))?;
+                hub.poke_roster();
+                Ok(Vec::new())
+            }
             ClientMsg::WatchMeters { on } => {
                 self.meters = on;
                 Ok(Vec::new())
@@ -425,6 +451,7 @@ impl Session {
         if role == Role::Engineer {
             self.cue_token_hash = cue.map(|(_, hash)| hash);
             out.push(hub.clients_msg());
+            out.push(hub.outputs_msg());
         }
         Ok(out)
     }

@@ -73,6 +73,7 @@ impl Store {
         let id = cmd.client_id.as_str();
         match &cmd.op {
             Op::Reorder { order } => return self.reorder(g, order),
+            Op::AssignOutput { output, mix } => return self.assign_output(g, output, mix),
             Op::Register { token_hash, name } => {
                 return self.register(g, id, token_hash, name, now)
             }
@@ -318,7 +319,9 @@ impl Store {
                 Outcome::one(id, Change::ClientRemoved, true)
             }
             // Handled (and returned) above; a harmless no-op instead of a panic path.
-            Op::Reorder { .. } | Op::Register { .. } => Outcome::default(),
+            Op::Reorder { .. } | Op::Register { .. } | Op::AssignOutput { .. } => {
+                Outcome::default()
+            }
         };
         Ok(outcome)
     }
@@ -399,6 +402,32 @@ impl Store {
             },
             true,
         ))
+    }
+
+    fn assign_output(
+        &self,
+        g: &mut Inner,
+        output: &str,
+        mix: &Option<String>,
+    ) -> Result<Outcome, StoreError> {
+        if !self.outputs.iter().any(|k| k == output) {
+            return Err(StoreError::UnknownOutput(output.to_string()));
+        }
+        let mix = match mix {
+            Some(m) if m.eq_ignore_ascii_case("cue") => Some("cue".to_string()),
+            Some(m) if g.state.channels_state.contains_key(m) => Some(m.clone()),
+            Some(m) => return Err(StoreError::UnknownClient(m.clone())),
+            None => None,
+        };
+        if g.state.outputs.get(output) == Some(&mix) {
+            return Ok(Outcome::default());
+        }
+        g.state.outputs.insert(output.to_string(), mix.clone());
+        let change = Change::OutputAssigned {
+            output: output.to_string(),
+            mix,
+        };
+        Ok(Outcome::one("", change, false))
     }
 
     fn reorder(&self, g: &mut Inner, order: &[String]) -> Result<Outcome, StoreError> {

@@ -47,6 +47,9 @@ pub struct StoreOptions {
     pub max_clients: usize,
     /// Persist debounce (clamped to [`persist::MAX_DEBOUNCE`]).
     pub debounce: Duration,
+    /// Keys of the configured wired outputs (`OutputConfig::key`): what `AssignOutput`
+    /// may name.
+    pub outputs: Vec<String>,
 }
 
 impl StoreOptions {
@@ -57,6 +60,7 @@ impl StoreOptions {
             max_mixes: 32,
             max_clients: 64,
             debounce: Duration::from_millis(25),
+            outputs: Vec::new(),
         }
     }
 }
@@ -106,6 +110,8 @@ pub struct Store {
     channels: usize,
     max_mixes: usize,
     max_clients: usize,
+    /// See [`StoreOptions::outputs`].
+    outputs: Vec<String>,
     path: PathBuf,
     tx: broadcast::Sender<Event>,
     /// Per-client event channels ([`Store::client_events`]): a change wakes only the
@@ -168,6 +174,7 @@ impl Store {
             channels: opts.channels,
             max_mixes: opts.max_mixes,
             max_clients: opts.max_clients,
+            outputs: opts.outputs,
             path: opts.path,
             tx,
             topics: Mutex::new(HashMap::new()),
@@ -316,6 +323,11 @@ impl Store {
     }
 
     /// Clients in display order.
+    /// The engineer's output assignments (see `StateFile::outputs`).
+    pub fn output_assignments(&self) -> BTreeMap<String, Option<String>> {
+        lock(&self.inner).state.outputs.clone()
+    }
+
     pub fn clients(&self) -> Vec<ClientInfo> {
         let g = lock(&self.inner);
         g.state
