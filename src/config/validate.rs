@@ -255,7 +255,7 @@ mod tests {
                 "output[1].device",
             ),
             (
-                "[[output]]\ndevice = \"d\"\nchannels = [1]\nmix = \"\"",
+                "[[output]]\ndevice = \"d\"\nchannels = [1]\nmix = \"\\u0007\"",
                 "output[1].mix",
             ),
             (

@@ -111,6 +111,24 @@ fn one_of_each<'a>(
             session_id: 8,
             cue_token: Some("cue"),
         },
+        Outputs {
+            outputs: vec![
+                OutputRow {
+                    output: 1,
+                    device: "ears",
+                    channels: &[3, 4],
+                    mix: Some(ID),
+                    client_id: Some(ID),
+                },
+                OutputRow {
+                    output: 2,
+                    device: "ears",
+                    channels: &[5],
+                    mix: None,
+                    client_id: None,
+                },
+            ],
+        },
         Clients {
             clients: vec![
                 ClientRow {
