@@ -231,9 +231,10 @@ pub(super) fn plan(
             problem: "no f32, i32 or i16 configuration".into(),
         })?;
     let (channels, _, _, rate, range) = best;
-    // Half a frame per period: cpal's ALSA ring is two periods, so the device holds one
-    // frame of audio ahead of what it plays (a whole-frame period held two: 10 ms more).
-    // At least 64: PipeWire's plugin refuses smaller periods (2.5 ms frames would ask 60).
+    // Half a frame of ring: cpal 0.15's ALSA host makes `Fixed(n)` a ring of `n` frames in
+    // four periods, so the device holds half a frame ahead of what it plays (a whole frame
+    // measured 10 ms more at 10 ms frames). At least 64: PipeWire's plugin refuses smaller
+    // rings (2.5 ms frames would ask 60).
     let target = ((frame_len as u64 * u64::from(rate) / u64::from(SAMPLE_RATE) / 2) as u32).max(64);
     let buffer = match range.buffer_size() {
         cpal::SupportedBufferSize::Range { min, max } if *min <= target && target <= *max => {
