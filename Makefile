@@ -10,7 +10,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # CPU's vector units (AVX2/FMA halve the mix cost per listener, see BENCHMARKS.md).
 NATIVE := RUSTFLAGS="-C target-cpu=native"
 
-.PHONY: run test test-web test-firefox setup build lint bench clean-state crashloop soak fuzz
+.PHONY: run test test-web test-firefox bench-phone setup build lint bench clean-state crashloop soak fuzz
 
 setup:
 	@scripts/setup
@@ -42,6 +42,12 @@ test-web:
 # while its headless playout into a null sink glitches (see the test's header).
 test-firefox:
 	node --test --test-concurrency=1 --test-timeout=300000 tests/firefox/
+
+# The phone path's latency by a click (tests/e2e/phone_latency.bench.mjs): a private PipeWire,
+# target/debug/monmix, WHEP into Chromium playing into a PipeWire sink; prints `# bench` lines
+# beside the page's readout. A measurement, not in `make test` (no .test.mjs: not in test-web).
+bench-phone:
+	node tests/e2e/phone_latency.bench.mjs
 
 # 200 kill -9 cycles under WebSocket and OSC load (make test runs 20): RELIABILITY.md.
 crashloop:

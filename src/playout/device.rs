@@ -22,6 +22,11 @@ use crate::limits::SAMPLE_RATE;
 
 /// How often a lost output device is looked for again.
 const RETRY: Duration = Duration::from_secs(1);
+/// How long a freshly opened device is watched for keeping real time before the start
+/// is reported, and how much faster than real time it may run in that span (the first
+/// callbacks fill the ring at once).
+const CLOCK_CHECK: Duration = Duration::from_millis(300);
+const CLOCK_CHECK_FACTOR: u64 = 4;
 /// Source changes a route can have in flight (the router sends one at a time).
 const QUEUE: usize = 4;
 /// Largest callback converted through the scratch buffer at once (device frames).
@@ -36,6 +41,8 @@ pub struct DeviceStats {
     pub open: AtomicBool,
     /// Callbacks run (the supervisor watches it for stalls).
     pub callbacks: AtomicU64,
+    /// Device frames rendered (the supervisor checks the device keeps real time).
+    pub frames: AtomicU64,
     /// Gauge: how far ahead of the speaker the last callback wrote (playback time minus
     /// callback time, as the driver reports it), in device samples.
     pub delay_samples: AtomicU64,
@@ -155,6 +162,8 @@ impl Callback {
             }
             r.playout.render(out, self.channels, r.left, r.right);
         }
+        let n = out.len() / self.channels.max(1);
+        self.stats.frames.fetch_add(n as u64, Ordering::Relaxed);
         self.stats.callbacks.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -342,6 +351,19 @@ pub(super) fn supervise(
             continue;
         };
         match start(&plan, r, &stats, &back_tx, &err_tx) {
+            Ok(stream) if first.is_some() && !keeps_time(&stats, plan.rate) => {
+                drop(stream);
+                let routes = back_rx.recv_timeout(Duration::from_secs(2)).ok();
+                drop(routes);
+                if let Some(f) = first.take() {
+                    let _ = f.send(Err(format!(
+                        "it has no clock: it took audio more than {CLOCK_CHECK_FACTOR} times \
+                         faster than real time (ALSA's null or file plugin?); an in-ear output \
+                         needs a device that plays"
+                    )));
+                }
+                return;
+            }
             Ok(stream) => {
                 let desc = format!(
                     "output device {:?}: {} ch {} @ {} Hz",
@@ -385,6 +407,17 @@ pub(super) fn supervise(
             }
         }
     }
+}
+
+/// True when the stream just started consumes audio at most [`CLOCK_CHECK_FACTOR`] times
+/// faster than real time over [`CLOCK_CHECK`]. A device without a clock calls back flat
+/// out: on a real-time thread that is a core lost to nothing.
+fn keeps_time(stats: &DeviceStats, rate: u32) -> bool {
+    let f0 = stats.frames.load(Ordering::Relaxed);
+    std::thread::sleep(CLOCK_CHECK);
+    let frames = stats.frames.load(Ordering::Relaxed).saturating_sub(f0);
+    let real = u64::from(rate) * CLOCK_CHECK.as_millis() as u64 / 1000;
+    frames <= CLOCK_CHECK_FACTOR * real
 }
 
 /// Watches a running stream (see the input side's `watch_stream`); `None` when asked to

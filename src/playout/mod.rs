@@ -345,10 +345,13 @@ impl Outputs {
                     idxs.len()
                 ),
                 Err(problem) => {
-                    return Err(PlayoutError::Device {
-                        name: name.to_string(),
-                        problem,
-                    })
+                    return Err(entry(
+                        "device",
+                        PlayoutError::Device {
+                            name: name.to_string(),
+                            problem,
+                        },
+                    ))
                 }
             }
         }

@@ -24,6 +24,7 @@ fn solo() -> std::sync::MutexGuard<'static, ()> {
 }
 
 mod churn;
+mod jack;
 mod pipewire;
 mod soak;
 mod whep_cycles;

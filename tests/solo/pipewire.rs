@@ -270,7 +270,8 @@ fn write_asoundrc(home: &std::path::Path) {
         "pcm.stage {\n  type pipewire\n  capture_node \"stage\"\n  \
          hint { show on description \"stage bus\" }\n}\n\
          pcm.ears {\n  type pipewire\n  playback_node \"ears\"\n  \
-         hint { show on description \"in-ear bus\" }\n}\n",
+         hint { show on description \"in-ear bus\" }\n}\n\
+         pcm.void {\n  type null\n  hint { show on description \"no clock\" }\n}\n",
     )
     .unwrap();
 }
@@ -910,7 +911,7 @@ async fn wired_output_latency_by_click() {
 }
 
 /// Bad `[[output]]`s stop the start with one line naming the field: an unknown device, a
-/// channel the device does not have, a channel fed twice.
+/// channel the device does not have, a channel fed twice, a device with no clock.
 #[test]
 fn bad_outputs_stop_the_start_with_one_line() {
     let _solo = crate::solo();
@@ -933,6 +934,10 @@ fn bad_outputs_stop_the_start_with_one_line() {
             "[[output]]\ndevice = \"ears\"\nchannels = [1, 2]\nmix = \"Ana\"\n\
              [[output]]\ndevice = \"ears\"\nchannels = [2]\nmix = \"cue\"\n",
             "output[2].channels: channel 2 of device \"ears\" is already output[1]'s",
+        ),
+        (
+            "[[output]]\ndevice = \"void\"\nchannels = [1, 2]\nmix = \"Ana\"\n",
+            "monmix: output[1].device: output device \"void\": it has no clock",
         ),
     ]
     .into_iter()

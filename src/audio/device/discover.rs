@@ -196,13 +196,47 @@ fn find_device(host: &cpal::Host, name: Option<&str>) -> Result<cpal::Device, Au
     })
 }
 
-/// Finds an input or output device by exact name, then by case-insensitive substring.
-/// Otherwise gives the names there are (`none` when there are none), for the error.
+/// The device name that means JACK: clients `monmix_in` and `monmix_out` whose ports
+/// (`in_0`.., `out_0`..: cpal counts from 0) the JACK graph connects; cpal's JACK host,
+/// not ALSA.
+pub const JACK: &str = "jack";
+
+/// True for the JACK device name.
+pub fn is_jack(name: &str) -> bool {
+    name.eq_ignore_ascii_case(JACK)
+}
+
+/// monmix's JACK client for `dir`, if a JACK server answers. (cpal connects its ports to
+/// the server's system ports, as a JACK application is expected to.)
+#[cfg(feature = "jack")]
+fn jack_device(dir: Direction) -> Result<cpal::Device, String> {
+    use cpal::platform::JackDevice;
+    // Made directly: cpal's `JackHost` opens (and names) two throwaway clients first.
+    let device = match dir {
+        Direction::Input => JackDevice::default_input_device("monmix", true, false),
+        Direction::Output => JackDevice::default_output_device("monmix", true, false),
+    };
+    device
+        .map(cpal::Device::from)
+        .map_err(|e| format!("no JACK server answers ({e}); start jackd, or PipeWire's JACK"))
+}
+
+#[cfg(not(feature = "jack"))]
+fn jack_device(_: Direction) -> Result<cpal::Device, String> {
+    Err("this monmix was built without JACK (the `jack` feature)".to_string())
+}
+
+/// Finds an input or output device by exact name, then by case-insensitive substring
+/// (`jack`: the JACK client). Otherwise gives the names there are (`none` when there are
+/// none), for the error.
 pub(crate) fn find_named(
     host: &cpal::Host,
     name: &str,
     dir: Direction,
 ) -> Result<cpal::Device, String> {
+    if is_jack(name) {
+        return jack_device(dir);
+    }
     let devices: Vec<(String, cpal::Device)> = match dir {
         Direction::Input => host
             .input_devices()

@@ -56,6 +56,9 @@ pub struct OpenedDevice {
     pub handle: DeviceHandle,
 }
 
+/// Input ports of monmix's JACK client when `[audio] channels` is not set.
+pub const JACK_DEFAULT_CHANNELS: usize = 8;
+
 /// Opens a device input and starts its supervisor. Fails with [`AudioError::NoDevice`]
 /// when `name` is `None` and the machine has no usable input device, with
 /// [`AudioError::DeviceNotFound`] when a named device does not exist.
@@ -67,7 +70,12 @@ pub fn open(name: Option<&str>, opts: &InputOptions) -> Result<OpenedDevice, Aud
         .is_none()
         .then(|| pipewire::native_channels(name))
         .flatten();
-    opts.channels = opts.channels.or(native);
+    // JACK offers any count too, and has no node to ask: a stage box's eight ports unless
+    // `[audio] channels` says otherwise.
+    let jack = name
+        .is_some_and(discover::is_jack)
+        .then_some(JACK_DEFAULT_CHANNELS);
+    opts.channels = opts.channels.or(native).or(jack);
     let opts = &opts;
     let host = cpal::default_host();
     let (_, _, chosen) = resolve(&host, name, opts)?;

@@ -1,0 +1,290 @@
+//! JACK (issue 14): capture from and play to a JACK graph through cpal's JACK host
+//! (`device:jack`, `[[output]] device = "jack"`), on jackd2's dummy backend: no sound card,
+//! but a real JACK server with its own clock, period and process cycle.
+//!
+//! A metronome client (`jack_metro`: a 1 kHz burst every 250 ms at 0.1 peak) feeds
+//! monmix's first input port; Ana's mix, the click panned left, goes out on monmix's
+//! output ports; one `jack_rec` client records the metronome and both outputs in the same
+//! process cycle, so level, isolation and latency are the wire's own.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::churn::{metrics, must};
+use crate::common::fft::{assert_absent, assert_level, channel, tone_level_dbfs};
+use crate::common::{Launch, Server, Ws};
+
+const CLICK_HZ: f64 = 1000.0;
+
+/// A private jackd (dummy backend, 48 kHz, one 10 ms period) and the clients of the test;
+/// all killed on drop.
+struct Jack {
+    name: String,
+    procs: Vec<Child>,
+}
+
+impl Drop for Jack {
+    fn drop(&mut self) {
+        for p in self.procs.iter_mut().rev() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
+impl Jack {
+    /// None when jackd is not installed (`scripts/setup test` installs jackd2). `period`:
+    /// the server's period in samples (monmix's frame, for the lowest latency).
+    fn start(period: usize) -> Option<Jack> {
+        if Command::new("jackd").arg("--version").output().is_err() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "jackd missing: run scripts/setup test"
+            );
+            eprintln!("jackd missing: JACK test skipped");
+            return None;
+        }
+        let name = format!("monmix-test-{}-{period}", std::process::id());
+        let period = period.to_string();
+        let mut jack = Jack {
+            name,
+            procs: Vec::new(),
+        };
+        let server = Command::new("jackd")
+            .args([
+                "-n", &jack.name, "-d", "dummy", "-r", "48000", "-p", &period,
+            ])
+            .args(["-C", "2", "-P", "2"])
+            .env("JACK_NO_AUDIO_RESERVATION", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("jackd");
+        jack.procs.push(server);
+        let t0 = Instant::now();
+        while !jack.tool("jack_lsp", &[]) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "jackd did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(jack)
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("JACK_DEFAULT_SERVER".into(), self.name.clone()),
+            ("JACK_NO_AUDIO_RESERVATION".into(), "1".into()),
+        ]
+    }
+
+    /// A short JACK tool, killed after 10 s; true when it succeeded.
+    fn tool(&self, prog: &str, args: &[&str]) -> bool {
+        Command::new("timeout")
+            .args(["-k", "2", "10", prog])
+            .args(args)
+            .envs(self.env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn spawn(&mut self, prog: &str, args: &[&str]) {
+        let child = Command::new(prog)
+            .args(args)
+            .envs(self.env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{prog}: {e}"));
+        self.procs.push(child);
+    }
+
+    /// `jack_connect`, retried until both ports exist.
+    fn connect(&self, from: &str, to: &str) {
+        let t0 = Instant::now();
+        while !self.tool("jack_connect", &[from, to]) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "connect {from} -> {to}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Records `ports` for `secs` in one client; interleaved samples.
+    fn record(&self, path: &Path, secs: u32, ports: &[&str]) -> Vec<f32> {
+        let mut args = vec!["-f", path.to_str().unwrap(), "-b", "16"];
+        let d = secs.to_string();
+        args.extend(["-d", &d]);
+        args.extend_from_slice(ports);
+        let ok = Command::new("timeout")
+            .args(["-k", "2", &(secs + 10).to_string(), "jack_rec"])
+            .args(&args)
+            .envs(self.env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "jack_rec failed");
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let start = bytes
+            .windows(4)
+            .position(|w| w == b"data")
+            .map_or(bytes.len(), |p| p + 8);
+        bytes[start.min(bytes.len())..]
+            .chunks_exact(2)
+            .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+            .collect()
+    }
+}
+
+/// Onsets of the bursts: first sample above `threshold` after 100 ms of quiet.
+fn onsets(x: &[f32], threshold: f32) -> Vec<usize> {
+    let mut v = Vec::new();
+    let mut quiet = 4_800usize;
+    for (i, s) in x.iter().enumerate() {
+        if s.abs() > threshold {
+            if quiet >= 4_800 {
+                v.push(i);
+            }
+            quiet = 0;
+        } else {
+            quiet += 1;
+        }
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jack_in_and_out_through_a_jack_server() {
+    let _solo = crate::solo();
+    for (frame_ms, period) in [("10", 480), ("5", 240), ("2.5", 120)] {
+        if !through_jack(frame_ms, period).await {
+            return;
+        }
+    }
+}
+
+/// One run at `frame_ms` with a JACK period of `period`; false when jackd is missing.
+async fn through_jack(frame_ms: &str, period: usize) -> bool {
+    let Some(mut jack) = Jack::start(period) else {
+        return false;
+    };
+    jack.spawn(
+        "jack_metro",
+        &[
+            "-n", "metro", "-b", "240", "-f", "1000", "-A", "0.1", "-D", "40",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("monmix.toml"),
+        format!(
+            "{}[[output]]\ndevice = \"jack\"\nchannels = [1, 2]\nmix = \"Ana\"\n",
+            crate::common::test_config()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with_env(
+        dir.path(),
+        "device:jack",
+        &["--frame-ms", frame_ms],
+        &Launch {
+            env: jack.env(),
+            own_channels: false,
+        },
+    );
+    let log = std::fs::read_to_string(&server.stderr_log).unwrap_or_default();
+    assert!(
+        log.contains("the input's clock"),
+        "a JACK output beside a JACK input must share its clock:\n{log}"
+    );
+    jack.connect("metro:240_bpm", "monmix_in:in_0");
+    let mut ws = Ws::connect(&server.ws_url()).await;
+    ws.hello(json!({"name": "Ana"})).await;
+    ws.send(json!({"type":"subscribe","channels":[0],"pans":{"0":-1.0}}))
+        .await;
+    ws.recv_type("subscribed").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let pcm = jack.record(
+        &dir.path().join("rec.wav"),
+        4,
+        &["metro:240_bpm", "monmix_out:out_0", "monmix_out:out_1"],
+    );
+    assert!(
+        pcm.len() >= 3 * 48_000 * 3,
+        "recorded {} samples",
+        pcm.len()
+    );
+    let skip = 3 * 24_000;
+    let (click, l, r) = (
+        channel(&pcm[skip..], 3, 0),
+        channel(&pcm[skip..], 3, 1),
+        channel(&pcm[skip..], 3, 2),
+    );
+    let click_db = tone_level_dbfs(&click, CLICK_HZ);
+    assert!(
+        click_db > -40.0,
+        "the metronome is not recorded: {click_db:.1} dBFS"
+    );
+    // One clock, no Opus: the click on the left output as on the metronome's port.
+    assert_level(
+        "click on out 1 (left)",
+        tone_level_dbfs(&l, CLICK_HZ),
+        click_db,
+        0.5,
+    );
+    assert_absent(
+        "click on out 2 (right)",
+        tone_level_dbfs(&r, CLICK_HZ),
+        -90.0,
+    );
+
+    let (a, b) = (onsets(&click, 0.03), onsets(&l, 0.03));
+    let mut delays: Vec<usize> = a
+        .iter()
+        .filter_map(|&t| b.iter().find(|&&u| u >= t && u - t < 6_000).map(|&u| u - t))
+        .collect();
+    assert!(delays.len() >= 8, "bursts in {a:?} / out {b:?}");
+    delays.sort_unstable();
+    let ms = |s: usize| s as f64 / 48.0;
+    let frame: f64 = frame_ms.parse().unwrap();
+    eprintln!(
+        "# bench jack_latency frame_ms {frame_ms} median_ms {:.2} min_ms {:.2} max_ms {:.2} bursts {} goal_ms {:.1} loadavg {}",
+        ms(delays[delays.len() / 2]),
+        ms(delays[0]),
+        ms(delays[delays.len() - 1]),
+        delays.len(),
+        2.0 * frame + 2.0,
+        load.split_whitespace().next().unwrap_or("?"),
+    );
+    // One clock: the latency does not wander (a period of tolerance for an xrun).
+    assert!(
+        delays[delays.len() - 1] - delays[0] <= period + 144,
+        "latency wanders: {delays:?}"
+    );
+    let m = metrics(server.addr).await;
+    assert_eq!(
+        must(&m, "monmix_output_routed{output=\"1\",device=\"jack\"}"),
+        1.0
+    );
+    eprintln!(
+        "jack: output underruns {}, engine underruns {}, input drops {}",
+        must(
+            &m,
+            "monmix_output_underruns_total{output=\"1\",device=\"jack\"}"
+        ),
+        must(&m, "monmix_engine_underruns_total"),
+        must(&m, "monmix_input_dropped_total"),
+    );
+    server.kill9();
+    true
+}
