@@ -176,6 +176,16 @@ async fn through_jack(frame_ms: &str, period: usize) -> bool {
     let Some(mut jack) = Jack::start(period) else {
         return false;
     };
+    let listed = Command::new(env!("CARGO_BIN_EXE_monmix"))
+        .arg("devices")
+        .envs(jack.env())
+        .output()
+        .expect("monmix devices");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.matches("jack: up to 64 channels, 48000 Hz").count() == 2,
+        "`monmix devices` should list the JACK server as an input and an output:\n{listed}"
+    );
     jack.spawn(
         "jack_metro",
         &[

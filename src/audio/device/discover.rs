@@ -80,9 +80,15 @@ fn list(dir: Direction) -> Vec<DeviceInfo> {
         max_rate: r.max_sample_rate().0,
         format: r.sample_format().to_string(),
     };
+    // A running JACK server is one more device, named `jack` as `device:jack` names it
+    // (ALSA's own `jack` PCM, from libasound2-plugins, is shadowed by that name).
+    let jack = jack_device(dir).ok().map(|d| (JACK.to_string(), d));
+    let named = devices
+        .filter_map(|d| d.name().ok().map(|n| (n, d)))
+        .filter(|(n, _)| !is_jack(n))
+        .chain(jack);
     let mut out = Vec::new();
-    for dev in devices {
-        let Ok(name) = dev.name() else { continue };
+    for (name, dev) in named {
         let configs: Result<Vec<ConfigRange>, _> = match dir {
             Direction::Input => dev
                 .supported_input_configs()
