@@ -186,6 +186,43 @@ async function ensureChromiumOnPhone() {
   log(`linked ${outs.join(', ')} to phone by hand`);
 }
 
+/**
+ * One pw-record stream, linked to nothing (target 0), then to stage's and phone's left
+ * monitors: both in the same graph cycle. Seen here (PipeWire 0.3.65): now and then a second
+ * recorder in the same graph records only zeros though both links say "active"; so the
+ * file must show stage's clicks within 1.5 s, else the recorder is started afresh (3 tries).
+ */
+async function startRecorder(dir) {
+  const link = (a, b) => until(() => (pwtool('pw-link', a, b), true), 10000, `link ${a} -> ${b}`);
+  for (let attempt = 1; ; attempt++) {
+    const wav = pjoin(dir, `both${attempt}.wav`);
+    st.rec = spawn('pw-record', ['--target', '0', '--channels', '2', '--format', 's16', '--rate', String(RATE), wav], { env: { ...process.env, XDG_RUNTIME_DIR: st.run }, stdio: 'ignore' });
+    await link('stage:monitor_AUX0', 'pw-record:input_FL');
+    await link('phone:monitor_FL', 'pw-record:input_FR');
+    if (process.env.BENCH_DEBUG) log(`recorder ${attempt}: ${recorderState()}`);
+    const heard = await until(() => existsSync(wav) && onsets(readWav(wav, 2)[0], 0.3).length > 0, 1500, 'stage clicks in the recording').catch(() => false);
+    if (heard) return wav;
+    log(`recorder ${attempt}: no stage click in 1.5 s (${recorderState()}), starting it again`);
+    await stopProc(st.rec, 'SIGINT');
+    st.rec = null;
+    if (attempt === 3) throw new Error('pw-record records no clicks from the stage monitor');
+    await sleep(300);
+  }
+}
+
+/** pw-record's node and links, as the graph reports them (a diagnostic). */
+function recorderState() {
+  try {
+    const dump = JSON.parse(pwtool('pw-dump'));
+    const rec = dump.find((o) => o.type === 'PipeWire:Interface:Node' && o.info?.props?.['node.name'] === 'pw-record');
+    const links = dump.filter((o) => o.type === 'PipeWire:Interface:Link' && o.info?.['input-node-id'] === rec?.id);
+    const drivers = dump.filter((o) => o.type === 'PipeWire:Interface:Node' && o.info?.props?.['node.driver']).map((o) => `${o.info.props['node.name']} ${o.info.state}`);
+    return `node ${rec?.id} ${rec?.info?.state}, links ${links.map((l) => `${l.info['output-node-id']}->${l.info['input-node-id']} ${l.info.state}`).join(', ')}, drivers ${drivers.join(', ')}`;
+  } catch (e) {
+    return `pw-dump: ${e.message.split('\n')[0]}`;
+  }
+}
+
 /** The graph's audio streams and what latency each asked PipeWire for (a diagnostic line). */
 function streams() {
   try {
@@ -270,11 +307,7 @@ async function measure(browser, frameMs) {
     await sleep(SETTLE_MS);
     log(`frame ${frameMs} ms: streams: ${streams()}`);
 
-    const wav = pjoin(dir, 'both.wav');
-    st.rec = spawn('pw-record', ['--target', '0', '--channels', '2', '--format', 's16', '--rate', String(RATE), wav], { env: { ...process.env, XDG_RUNTIME_DIR: st.run }, stdio: 'ignore' });
-    const link = (a, b) => until(() => (pwtool('pw-link', a, b), true), 10000, `link ${a} -> ${b}`);
-    await link('stage:monitor_AUX0', 'pw-record:input_FL');
-    await link('phone:monitor_FL', 'pw-record:input_FR');
+    const wav = await startRecorder(dir);
     const j0 = await inbound(page);
     const readouts = [];
     for (let i = 0; i < RECORD_S * 2; i++) {
