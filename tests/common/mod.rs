@@ -22,6 +22,7 @@ pub mod churn;
 pub mod feeder;
 pub mod fft;
 pub mod in_process;
+pub mod latency;
 pub mod netns;
 pub mod pipewire;
 pub mod proc_stats;

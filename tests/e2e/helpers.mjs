@@ -91,23 +91,26 @@ function killProc(proc, sig) {
  * Starts chromium. Every context it makes asks the pages for their test hooks
  * (`window.monmix`, web/js/ui.js `testHook`), which a musician's page does not carry.
  */
+/** What every test's Chromium runs with (headless in a container, media without prompts). */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+  '--use-fake-ui-for-media-stream',
+  '--disable-dev-shm-usage',
+];
+
 export async function launch() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     timeout: 30000,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      '--use-fake-ui-for-media-stream',
-      '--disable-dev-shm-usage',
-    ],
+    args: CHROMIUM_ARGS,
   });
   const newContext = browser.newContext.bind(browser);
   /** A context as a musician's phone has it: no test hooks asked for. */

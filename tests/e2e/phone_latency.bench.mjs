@@ -26,7 +26,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { delimiter, dirname, join as pjoin, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { BIN, CHROMIUM, PHONE, cleanup, join, tempDir, until, wsClient, inbound } from './helpers.mjs';
+import { BIN, CHROMIUM, CHROMIUM_ARGS, PHONE, cleanup, join, tempDir, until, wsClient, inbound } from './helpers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const RATE = 48000;
@@ -148,19 +148,7 @@ async function launchChromium() {
     // Its ALSA reads $HOME/.asoundrc and reaches PipeWire through $XDG_RUNTIME_DIR; with no
     // PulseAudio server to talk to it falls back to ALSA, which --alsa-output-device aims.
     env: { ...process.env, HOME: st.home, XDG_RUNTIME_DIR: st.run, PULSE_SERVER: `unix:${pjoin(st.home, 'no-pulse')}` },
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      '--use-fake-ui-for-media-stream',
-      '--disable-dev-shm-usage',
-      '--alsa-output-device=phone',
-    ],
+    args: [...CHROMIUM_ARGS, '--alsa-output-device=phone'],
   });
   st.browser = browser;
   return browser;

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::common::churn::{metrics, must};
 use crate::common::fft::{assert_absent, assert_level, channel, tone_level_dbfs};
+use crate::common::latency::{matched, onsets, report};
 use crate::common::{Launch, Server, Ws};
 
 const CLICK_HZ: f64 = 1000.0;
@@ -144,23 +145,6 @@ impl Jack {
     }
 }
 
-/// Onsets of the bursts: first sample above `threshold` after 100 ms of quiet.
-fn onsets(x: &[f32], threshold: f32) -> Vec<usize> {
-    let mut v = Vec::new();
-    let mut quiet = 4_800usize;
-    for (i, s) in x.iter().enumerate() {
-        if s.abs() > threshold {
-            if quiet >= 4_800 {
-                v.push(i);
-            }
-            quiet = 0;
-        } else {
-            quiet += 1;
-        }
-    }
-    v
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jack_in_and_out_through_a_jack_server() {
     let _solo = crate::solo();
@@ -258,24 +242,11 @@ async fn through_jack(frame_ms: &str, period: usize) -> bool {
         -90.0,
     );
 
-    let (a, b) = (onsets(&click, 0.03), onsets(&l, 0.03));
-    let mut delays: Vec<usize> = a
-        .iter()
-        .filter_map(|&t| b.iter().find(|&&u| u >= t && u - t < 6_000).map(|&u| u - t))
-        .collect();
-    assert!(delays.len() >= 8, "bursts in {a:?} / out {b:?}");
-    delays.sort_unstable();
-    let ms = |s: usize| s as f64 / 48.0;
-    let frame: f64 = frame_ms.parse().unwrap();
-    eprintln!(
-        "# bench jack_latency frame_ms {frame_ms} median_ms {:.2} min_ms {:.2} max_ms {:.2} bursts {} goal_ms {:.1} loadavg {}",
-        ms(delays[delays.len() / 2]),
-        ms(delays[0]),
-        ms(delays[delays.len() - 1]),
-        delays.len(),
-        2.0 * frame + 2.0,
-        load.split_whitespace().next().unwrap_or("?"),
-    );
+    // Bursts: onsets after 100 ms of quiet.
+    let (a, b) = (onsets(&click, 0.03, 4_800), onsets(&l, 0.03, 4_800));
+    let timed = matched(&a, &b, 6_000);
+    assert!(timed.len() >= 8, "bursts in {a:?} / out {b:?}");
+    let delays = report("jack_latency", frame_ms, &timed, &load);
     // One clock: the latency does not wander (a period of tolerance for an xrun).
     assert!(
         delays[delays.len() - 1] - delays[0] <= period + 144,

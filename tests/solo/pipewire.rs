@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::common::churn::{metrics, must};
 use crate::common::fft::{assert_absent, assert_level, channel, tone_level_dbfs};
+use crate::common::latency::{matched, onsets, report};
 use crate::common::pipewire::{write_tones_wav, write_wav, PipeWire};
 use crate::common::whep_listener::{pcm_of, ClientOptions, WhepListener};
 use crate::common::{Launch, Server, Ws, ADMIN_PIN};
@@ -601,6 +602,20 @@ async fn wait_routed(server: &Server, n: usize, want: f64) {
     }
 }
 
+/// Records `src` (a stage-bus channel carrying tone `k`) beside `out` and asserts `out`
+/// carries it at the bus's level and nothing of tone `other`.
+async fn assert_plays(
+    pw: &PipeWire,
+    wav: &std::path::Path,
+    (src, out): (&str, &str),
+    (k, other): (usize, usize),
+    what: &str,
+) {
+    let [bus, heard] = record_pair(pw, wav, src, out, 2000, k).await;
+    assert_level(what, tone(&heard, k), tone(&bus, k), 0.5);
+    assert_only_source(&format!("{what}: tone {other}"), &heard, &bus, other);
+}
+
 /// The engineer's `outputs` row of output `n`.
 fn row(outputs: &serde_json::Value, n: usize) -> serde_json::Value {
     outputs["outputs"][n - 1].clone()
@@ -700,22 +715,14 @@ async fn the_engineer_assigns_outputs_and_a_kill_9_keeps_them() {
     assert_eq!(row(&outs, 1)["mix"], ana_id.as_str());
     assert_eq!(row(&outs, 1)["client_id"], ana_id.as_str());
     wait_routed(&server, 1, 1.0).await;
-    let [kick_in, out1] = record_pair(
+    assert_plays(
         &pw,
         &dir.path().join("ana.wav"),
-        "stage:monitor_AUX0",
-        "ears:monitor_AUX0",
-        2000,
-        0,
+        ("stage:monitor_AUX0", "ears:monitor_AUX0"),
+        (0, 1),
+        "Ana's kick on out 1, no snare",
     )
     .await;
-    assert_level(
-        "Ana's kick on out 1",
-        tone(&out1, 0),
-        tone(&kick_in, 0),
-        0.5,
-    );
-    assert_only_source("Luis's snare on out 1", &out1, &kick_in, 1);
 
     // Changed to Luis: his snare on output 1's right.
     eng.send(json!({"type":"assign_output","output":1,"mix":luis_id}))
@@ -725,22 +732,14 @@ async fn the_engineer_assigns_outputs_and_a_kill_9_keeps_them() {
         luis_id.as_str()
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let [snare_in, out2] = record_pair(
+    assert_plays(
         &pw,
         &dir.path().join("luis.wav"),
-        "stage:monitor_AUX1",
-        "ears:monitor_AUX1",
-        2000,
-        1,
+        ("stage:monitor_AUX1", "ears:monitor_AUX1"),
+        (1, 0),
+        "Luis's snare on out 2, no kick",
     )
     .await;
-    assert_level(
-        "Luis's snare on out 2",
-        tone(&out2, 1),
-        tone(&snare_in, 1),
-        0.5,
-    );
-    assert_only_source("Ana's kick on out 2", &out2, &snare_in, 0);
     drop((ana, luis, eng));
 
     // kill -9 (the persister writes within its debounce), and back with nobody connected.
@@ -752,21 +751,14 @@ async fn the_engineer_assigns_outputs_and_a_kill_9_keeps_them() {
     assert_eq!(state["outputs"]["ears:1,2"], luis_id.as_str(), "{state}");
     let server = output_server(&pw, dir.path(), outputs, "10");
     wait_routed(&server, 1, 1.0).await;
-    let [snare_in, out2] = record_pair(
+    assert_plays(
         &pw,
         &dir.path().join("again.wav"),
-        "stage:monitor_AUX1",
-        "ears:monitor_AUX1",
-        2000,
-        1,
+        ("stage:monitor_AUX1", "ears:monitor_AUX1"),
+        (1, 0),
+        "Luis's snare after kill -9",
     )
     .await;
-    assert_level(
-        "Luis's snare after kill -9",
-        tone(&out2, 1),
-        tone(&snare_in, 1),
-        0.5,
-    );
 
     // Removed: silence, and so it stays.
     let mut eng = Ws::connect(&server.ws_url()).await;
@@ -850,41 +842,12 @@ async fn wired_output_latency_by_click() {
         }
         let pcm = rec.finish();
         let (a, b) = (channel(&pcm, 2, 0), channel(&pcm, 2, 1));
-        let onsets = |x: &[f32]| -> Vec<usize> {
-            let mut v = Vec::new();
-            let mut last = 0usize;
-            for (i, s) in x.iter().enumerate() {
-                if s.abs() > 0.3 && (v.is_empty() || i - last > 6_000) {
-                    v.push(i);
-                    last = i;
-                }
-            }
-            v
-        };
-        let (ia, ib) = (onsets(&a), onsets(&b));
+        let (ia, ib) = (onsets(&a, 0.3, 6_000), onsets(&b, 0.3, 6_000));
         // (click time, delay) in time order.
-        let timed: Vec<(usize, usize)> = ia
-            .iter()
-            .filter_map(|&t| {
-                ib.iter()
-                    .find(|&&u| u >= t && u - t < 6_000)
-                    .map(|&u| (t, u - t))
-            })
-            .collect();
+        let timed = matched(&ia, &ib, 6_000);
         assert!(timed.len() >= 10, "clicks in {ia:?} / out {ib:?}");
-        let mut delays: Vec<usize> = timed.iter().map(|&(_, d)| d).collect();
-        delays.sort_unstable();
-        let ms = |s: usize| s as f64 / 48.0;
+        let delays = report("wired_latency", frame_ms, &timed, &load);
         let frame: f64 = frame_ms.parse().unwrap();
-        eprintln!(
-            "# bench wired_latency frame_ms {frame_ms} median_ms {:.2} min_ms {:.2} max_ms {:.2} clicks {} goal_ms {:.1} loadavg {}",
-            ms(delays[delays.len() / 2]),
-            ms(delays[0]),
-            ms(delays[delays.len() - 1]),
-            delays.len(),
-            2.0 * frame + 2.0,
-            load.split_whitespace().next().unwrap_or("?"),
-        );
         eprintln!("# output fill, dropped, underruns every 250 ms: {trace:?}");
         // One clock, no drift: the latency stays where it started. A glitch under load (the
         // output thread starved while the engine kept writing) may add some for a moment;
