@@ -1,10 +1,12 @@
 //! Latency by click: onsets on a source and on what monmix made of it, recorded by one
 //! client in one cycle, matched pairwise. Shared by the PipeWire and JACK tests.
 
-/// Onsets in `x`: the first sample above `threshold` after `quiet` samples below it.
+/// Onsets in `x`: the first sample above `threshold` after `quiet` samples below it. A
+/// sound already under way when the recording starts is not one (both sides would count
+/// their cut-off starts at sample 0: a delay of 0).
 pub fn onsets(x: &[f32], threshold: f32, quiet: usize) -> Vec<usize> {
     let mut v = Vec::new();
-    let mut below = quiet;
+    let mut below = 0;
     for (i, s) in x.iter().enumerate() {
         if s.abs() > threshold {
             if below >= quiet {
