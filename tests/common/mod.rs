@@ -407,6 +407,17 @@ impl Ws {
         }
     }
 
+    /// A musician `name` whose mix is channel 0 alone, panned hard left (what the latency
+    /// tests send a click through); returns once subscribed.
+    pub async fn channel_0_left(url: &str, name: &str) -> Ws {
+        let mut ws = Ws::connect(url).await;
+        ws.hello(serde_json::json!({ "name": name })).await;
+        ws.send(serde_json::json!({"type":"subscribe","channels":[0],"pans":{"0":-1.0}}))
+            .await;
+        ws.recv_type("subscribed").await;
+        ws
+    }
+
     /// Sends `hello` and returns `welcome`.
     pub async fn hello(&mut self, hello: Value) -> Value {
         let mut h = hello;

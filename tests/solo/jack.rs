@@ -11,8 +11,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::common::churn::{metrics, must};
 use crate::common::fft::{assert_absent, assert_level, channel, tone_level_dbfs};
 use crate::common::latency::{matched, onsets, report};
@@ -209,11 +207,7 @@ async fn through_jack(frame_ms: &str, period: usize) -> bool {
         "a JACK output beside a JACK input must share its clock:\n{log}"
     );
     jack.connect("metro:240_bpm", "monmix_in:in_0");
-    let mut ws = Ws::connect(&server.ws_url()).await;
-    ws.hello(json!({"name": "Ana"})).await;
-    ws.send(json!({"type":"subscribe","channels":[0],"pans":{"0":-1.0}}))
-        .await;
-    ws.recv_type("subscribed").await;
+    let _ana = Ws::channel_0_left(&server.ws_url(), "Ana").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

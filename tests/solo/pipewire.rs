@@ -382,15 +382,25 @@ fn assert_only_source(what: &str, out: &[f32], src: &[f32], k: usize) {
     assert_absent(what, tone(out, k), FLOOR_DB.max(tone(src, k) + 6.0));
 }
 
+/// An 8-channel stage bus playing the tones (all at `TONE_DB`) and a 4-channel in-ear bus;
+/// the tones file and its player.
+fn stage_and_ears(
+    pw: &PipeWire,
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, crate::common::pipewire::Player) {
+    pw.create_sink("stage", N);
+    pw.create_sink("ears", 4);
+    let wav = write_tones_wav(&dir.join("tones.wav"), N, 30.0, |_| Some(TONE_DB));
+    let player = pw.play(&wav, "stage", N);
+    (wav, player)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mix_plays_on_the_interface_outputs_bit_exact() {
     let _solo = crate::solo();
     let Some(pw) = PipeWire::start() else { return };
     let dir = tempfile::tempdir().unwrap();
-    pw.create_sink("stage", N);
-    pw.create_sink("ears", 4);
-    let wav = write_tones_wav(&dir.path().join("tones.wav"), N, 30.0, |_| Some(TONE_DB));
-    let player = pw.play(&wav, "stage", N);
+    let (wav, player) = stage_and_ears(&pw, dir.path());
     // Ana's mix on the in-ear bus's channels 3 and 4, before Ana exists.
     let server = output_server(
         &pw,
@@ -629,10 +639,7 @@ async fn the_engineer_assigns_outputs_and_a_kill_9_keeps_them() {
     let _solo = crate::solo();
     let Some(pw) = PipeWire::start() else { return };
     let dir = tempfile::tempdir().unwrap();
-    pw.create_sink("stage", N);
-    pw.create_sink("ears", 4);
-    let wav = write_tones_wav(&dir.path().join("tones.wav"), N, 30.0, |_| Some(TONE_DB));
-    let _player = pw.play(&wav, "stage", N);
+    let (_, _player) = stage_and_ears(&pw, dir.path());
     // Output 1 is wired but unassigned; output 2 follows the cue.
     let outputs = "[[output]]\ndevice = \"ears\"\nchannels = [1, 2]\nclock = \"shared\"\n\
                    [[output]]\ndevice = \"ears\"\nchannels = [3, 4]\nmix = \"cue\"\nclock = \"shared\"\n";
@@ -817,11 +824,7 @@ async fn wired_output_latency_by_click() {
             "[[output]]\ndevice = \"ears\"\nchannels = [1, 2]\nmix = \"Ana\"\nclock = \"shared\"\n",
             frame_ms,
         );
-        let mut ws = Ws::connect(&server.ws_url()).await;
-        ws.hello(json!({"name": "Ana"})).await;
-        ws.send(json!({"type":"subscribe","channels":[0],"pans":{"0":-1.0}}))
-            .await;
-        ws.recv_type("subscribed").await;
+        let _ana = Ws::channel_0_left(&server.ws_url(), "Ana").await;
         tokio::time::sleep(Duration::from_millis(800)).await;
         let rec = pw.record(None, 2, &sdir.join("both.wav"));
         pw.link("stage:monitor_AUX0", "pw-record:input_FL");
