@@ -45,7 +45,7 @@ test-firefox:
 
 # The phone path's latency by a click (tests/e2e/phone_latency.bench.mjs): a private PipeWire,
 # target/debug/monmix, WHEP into Chromium playing into a PipeWire sink; prints `# bench` lines
-# beside the page's readout. A measurement, not in `make test` (no .test.mjs: not in test-web).
+# beside the page's readout (make test holds the 10 ms readout to it: phone_readout.test.mjs).
 bench-phone:
 	node tests/e2e/phone_latency.bench.mjs
 

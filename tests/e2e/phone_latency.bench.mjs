@@ -17,9 +17,10 @@
 //   # bench phone_latency frame_ms F measured_median_ms X min Y max Z clicks N readout_ms R
 //     output_latency_ms O base_latency_ms B jitter_buffer_ms J loadavg L
 // readout: the page's #lat over the recording (median), with its parts (the title);
-// output/base latency: a fresh AudioContext({latencyHint: 'interactive'}) in the page, as
-// web/js/whep.js measures it. Env: MONMIX_BIN, CHROMIUM (tests/e2e/helpers.mjs), FRAMES,
-// RECORD_S (6), SETTLE_MS (3000), BENCH_KEEP=1 keeps the recordings' directory.
+// output/base latency: a fresh AudioContext({latencyHint: 'interactive'}) in the page (the
+// page uses Chromium's `media-playout` stats instead: the context is another stream). Env: MONMIX_BIN, CHROMIUM (tests/e2e/helpers.mjs), FRAMES,
+// RECORD_S (6), SETTLE_MS (3000), BENCH_KEEP=1 keeps the recordings' directory,
+// MAX_READOUT_ERROR_MS (exit 1 when |readout - measured| is larger; phone_readout.test.mjs).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -34,6 +35,8 @@ const PERIOD = 12000; // 250 ms
 const FRAMES = (process.env.FRAMES || '10,5').split(',').map((s) => s.trim());
 const RECORD_S = Number(process.env.RECORD_S || 6);
 const SETTLE_MS = Number(process.env.SETTLE_MS || 3000);
+// Set by phone_readout.test.mjs: fail when the page's readout is this far off the click.
+const MAX_READOUT_ERROR_MS = Number(process.env.MAX_READOUT_ERROR_MS || 0);
 const TOOLS = ['pipewire', 'wireplumber', 'pipewire-pulse', 'pw-cli', 'pw-cat', 'pw-record', 'pw-link', 'dbus-daemon', 'timeout'];
 const ASOUNDRC =
   'pcm.stage {\n  type pipewire\n  capture_node "stage"\n  hint { show on description "stage bus" }\n}\n' +
@@ -335,6 +338,10 @@ async function measure(browser, frameMs) {
     console.log(
       `# bench phone_latency frame_ms ${frameMs} measured_median_ms ${ms(median(d))} min ${ms(d[0])} max ${ms(d[d.length - 1])} clicks ${d.length} readout_ms ${readouts.length ? median(readouts) : '?'} output_latency_ms ${(out.output * 1000).toFixed(1)} base_latency_ms ${(out.base * 1000).toFixed(1)} jitter_buffer_ms ${jb} loadavg ${load}`,
     );
+    if (MAX_READOUT_ERROR_MS && !(Math.abs(median(readouts) - median(d) / (RATE / 1000)) <= MAX_READOUT_ERROR_MS)) {
+      log(`FAIL: the page reads ${median(readouts)} ms, the click took ${ms(median(d))} ms (allowed ±${MAX_READOUT_ERROR_MS})`);
+      return false;
+    }
     return true;
   } finally {
     other?.close();

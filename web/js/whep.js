@@ -1,50 +1,40 @@
-// WHEP player (RFC 9725): recvonly audio, our own offer munged to stereo Opus, audio
-// played through an <audio> element (the system media path keeps playing with the
-// screen off on phones; WebAudio is used only for analysis elsewhere).
+// WHEP player (RFC 9725): recvonly stereo Opus played through an <audio> element (it
+// keeps playing with a phone's screen off; WebAudio only analyses, elsewhere).
 
 /** Adds stereo=1;sprop-stereo=1 to the Opus fmtp line(s) of an SDP offer. */
 export function mungeStereo(sdp) {
-  const pts = [...sdp.matchAll(/^a=rtpmap:(\d+) opus\/48000(?:\/2)?\r?$/gim)].map((m) => m[1]);
-  let out = sdp;
-  for (const pt of pts) {
-    const re = new RegExp(`^(a=fmtp:${pt} )(.*?)(\\r?)$`, 'm');
-    if (re.test(out)) {
-      out = out.replace(re, (_, head, params, cr) => {
-        let p = params;
-        if (!/(^|;)\s*stereo=/.test(p)) p += ';stereo=1';
-        if (!/(^|;)\s*sprop-stereo=/.test(p)) p += ';sprop-stereo=1';
-        return head + p + cr;
-      });
-    } else {
-      out = out.replace(new RegExp(`^(a=rtpmap:${pt} .*)(\\r?)$`, 'm'), `$1$2\na=fmtp:${pt} stereo=1;sprop-stereo=1$2`);
-    }
+  for (const [, pt] of sdp.matchAll(/^a=rtpmap:(\d+) opus\/48000(?:\/2)?\r?$/gim)) {
+    const re = new RegExp(`^(a=fmtp:${pt} .*?)(\\r?)$`, 'm');
+    sdp = re.test(sdp)
+      ? sdp.replace(re, (_, l, cr) => l + (/[ ;]\s*stereo=/.test(l) ? '' : ';stereo=1') + (/sprop-stereo=/.test(l) ? '' : ';sprop-stereo=1') + cr)
+      : sdp.replace(new RegExp(`^(a=rtpmap:${pt} .*)(\\r?)$`, 'm'), `$1$2\na=fmtp:${pt} stereo=1;sprop-stereo=1$2`);
   }
-  return out;
+  return sdp;
 }
 
 // Opus look-ahead in restricted low-delay mode (the server's encoder), ms.
 const ENCODER_MS = 2.5;
 let outputMs = null;
-/** Output device delay (ms) where the browser reports it; once, from a user gesture. */
+// Output delay (ms) without `media-playout` stats: a context's outputLatency (not its
+// baseLatency: the mix plays through <audio>, not through the context).
 async function measureOutputLatency() {
-  if (outputMs != null || typeof AudioContext === 'undefined') return outputMs;
+  if (outputMs != null || typeof AudioContext === 'undefined') return;
   try {
     const ctx = new AudioContext({ latencyHint: 'interactive' });
     await ctx.resume();
     await new Promise((r) => setTimeout(r, 300));
-    const v = (ctx.outputLatency || 0) + (ctx.baseLatency || 0);
+    outputMs = ctx.outputLatency * 1000 || null;
     await ctx.close();
-    outputMs = v > 0 ? v * 1000 : null;
-  } catch {
-    outputMs = null;
-  }
-  return outputMs;
+  } catch {}
 }
+
+/** Mean of counter `sum` per unit of `n`, ms: over the last interval, or since the start. */
+const per = (s, p, sum, n) => (s?.[n] > 0 ? ((s[sum] - (s[n] > p?.[n] ? p[sum] : 0)) / (s[n] - (s[n] > p?.[n] ? p[n] : 0))) * 1000 : null);
 
 /** Latency the musician hears, ms, in parts: protocol/websocket.md, "Link reports". */
 export function estimateLatency(stats, frameMs, wsRttMs) {
   const network = stats.rttMs != null ? stats.rttMs / 2 : wsRttMs != null ? wsRttMs / 2 : 0;
-  const parts = { frame: frameMs, encoder: ENCODER_MS, network, jitter: stats.jitterMs ?? 0, output: outputMs ?? 0 };
+  const parts = { frame: frameMs, encoder: ENCODER_MS, network, jitter: stats.jitterMs ?? 0, output: stats.outMs ?? outputMs ?? 0 };
   return { total: Object.values(parts).reduce((a, b) => a + b), parts };
 }
 
@@ -66,7 +56,7 @@ export class Listener extends EventTarget {
     this.attempt = 0;
     this.timer = 0;
     this.statsTimer = 0;
-    this.prev = null;
+    this.prev = this.prevPlay = null;
     this.state = 'idle';
     this.gen = 0;
     this.startedAt = 0;
@@ -127,7 +117,7 @@ export class Listener extends EventTarget {
 
   teardown() {
     clearInterval(this.statsTimer);
-    this.prev = null;
+    this.prev = this.prevPlay = null;
     if (this.location) {
       fetch(this.location, { method: 'DELETE', keepalive: true }).catch(() => {});
       this.location = null;
@@ -224,11 +214,14 @@ export class Listener extends EventTarget {
     const tick = async () => {
       if (pc !== this.pc) return;
       let inbound = null;
+      let play = null;
       let rtt = null;
       try {
         const report = await pc.getStats();
         report.forEach((s) => {
           if (s.type === 'inbound-rtp' && s.kind === 'audio') inbound = s;
+          // Chromium: the delay from the jitter buffer to the device, of the path it plays on.
+          if (s.type === 'media-playout') play = s;
           if (s.type === 'candidate-pair' && s.nominated && s.currentRoundTripTime != null) rtt = s.currentRoundTripTime;
         });
       } catch {
@@ -236,12 +229,9 @@ export class Listener extends EventTarget {
       }
       if (!inbound) return;
       const p = this.prev;
-      let jb = null;
-      if (p && inbound.jitterBufferEmittedCount > p.jitterBufferEmittedCount) {
-        jb = ((inbound.jitterBufferDelay - p.jitterBufferDelay) / (inbound.jitterBufferEmittedCount - p.jitterBufferEmittedCount)) * 1000;
-      } else if (inbound.jitterBufferEmittedCount > 0) {
-        jb = (inbound.jitterBufferDelay / inbound.jitterBufferEmittedCount) * 1000;
-      }
+      const jb = per(inbound, p, 'jitterBufferDelay', 'jitterBufferEmittedCount');
+      const outMs = per(play, this.prevPlay, 'totalPlayoutDelay', 'totalSamplesCount');
+      this.prevPlay = play;
       let loss = 0;
       const recv = inbound.packetsReceived || 0;
       const lost = Math.max(0, inbound.packetsLost || 0);
@@ -256,7 +246,7 @@ export class Listener extends EventTarget {
       this.prev = inbound;
       this.dispatchEvent(
         new CustomEvent('stats', {
-          detail: { jitterMs: jb, rttMs: rtt != null ? rtt * 1000 : null, lossPct: loss, packets: recv, audioLevel: inbound.audioLevel ?? 0 },
+          detail: { jitterMs: jb, outMs, rttMs: rtt != null ? rtt * 1000 : null, lossPct: loss, packets: recv, audioLevel: inbound.audioLevel ?? 0 },
         }),
       );
     };
