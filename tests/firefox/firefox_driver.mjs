@@ -22,6 +22,7 @@ const browser = await puppeteer.launch({
     'media.autoplay.default': 0,
     'media.autoplay.blocking_policy': 0,
     'media.navigator.permission.disabled': true,
+    ...JSON.parse(process.env.FF_EXP_PREFS || '{}'),
   },
 });
 const inbound = (page) =>
@@ -69,6 +70,20 @@ try {
   const snapshot = () => page.evaluate(spectrumInPage, TONES);
   // Three 1.2 s snapshots: Firefox's playout into the null sink can glitch for a moment
   // (a glitch smears a tone across the spectrum); the test judges the cleanest.
+  if (process.env.FF_EXP_DIAG) out.diag = await page.evaluate(async () => {
+    const ctx = new AudioContext();
+    await ctx.resume();
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = performance.now(), c0 = ctx.currentTime;
+    await new Promise((r) => setTimeout(r, 3000));
+    const rate = (ctx.currentTime - c0) / ((performance.now() - t0) / 1000);
+    const d = { state: ctx.state, sampleRate: ctx.sampleRate, baseLatency: ctx.baseLatency, outputLatency: ctx.outputLatency, rate };
+    await ctx.close();
+    const a = document.getElementById('audio');
+    d.audio = { paused: a.paused, t: a.currentTime, sinkId: a.sinkId };
+    try { d.devs = (await navigator.mediaDevices.enumerateDevices()).map((x) => x.kind + ':' + x.label); } catch (e) { d.devs = String(e); }
+    return d;
+  });
   out.spectra = [];
   for (let i = 0; i < 3; i++) out.spectra.push(await snapshot());
   out.ok = true;

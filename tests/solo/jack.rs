@@ -22,24 +22,13 @@ const CLICK_HZ: f64 = 1000.0;
 /// all killed on drop.
 struct Jack {
     name: String,
+    period: usize,
     procs: Vec<Child>,
 }
 
 impl Drop for Jack {
-    /// SIGTERM, not SIGKILL: a killed jackd leaves its entry in JACK's shared-memory
-    /// registry, and after a few the next one refuses ("Too many servers already active").
     fn drop(&mut self) {
-        for p in self.procs.iter_mut().rev() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &p.id().to_string()])
-                .status();
-            let t0 = Instant::now();
-            while matches!(p.try_wait(), Ok(None)) && t0.elapsed() < Duration::from_secs(5) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = p.kill();
-            let _ = p.wait();
-        }
+        self.stop_all();
     }
 }
 
@@ -55,15 +44,21 @@ impl Jack {
             eprintln!("jackd missing: JACK test skipped");
             return None;
         }
-        let name = format!("monmix-test-{}-{period}", std::process::id());
-        let period = period.to_string();
         let mut jack = Jack {
-            name,
+            name: format!("monmix-test-{}-{period}", std::process::id()),
+            period,
             procs: Vec::new(),
         };
+        jack.start_server();
+        Some(jack)
+    }
+
+    /// jackd under this object's name and period; returns once it answers.
+    fn start_server(&mut self) {
+        let period = self.period.to_string();
         let server = Command::new("jackd")
             .args([
-                "-n", &jack.name, "-d", "dummy", "-r", "48000", "-p", &period,
+                "-n", &self.name, "-d", "dummy", "-r", "48000", "-p", &period,
             ])
             .args(["-C", "2", "-P", "2"])
             .env("JACK_NO_AUDIO_RESERVATION", "1")
@@ -71,16 +66,54 @@ impl Jack {
             .stderr(Stdio::null())
             .spawn()
             .expect("jackd");
-        jack.procs.push(server);
+        self.procs.push(server);
         let t0 = Instant::now();
-        while !jack.tool("jack_lsp", &[]) {
+        while !self.tool("jack_lsp", &[]) {
             assert!(
                 t0.elapsed() < Duration::from_secs(10),
                 "jackd did not come up"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(jack)
+    }
+
+    /// Stops the clients and jackd, newest first. SIGTERM, not SIGKILL: a killed jackd
+    /// leaves its entry in JACK's shared-memory registry, and after a few the next one
+    /// refuses ("Too many servers already active").
+    fn stop_all(&mut self) {
+        for mut p in self.procs.drain(..).rev() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &p.id().to_string()])
+                .status();
+            let t0 = Instant::now();
+            while matches!(p.try_wait(), Ok(None)) && t0.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+
+    /// `jack_metro` as client "metro": a 1 kHz burst every 250 ms at 0.1 peak.
+    fn metronome(&mut self) {
+        self.spawn(
+            "jack_metro",
+            &[
+                "-n", "metro", "-b", "240", "-f", "1000", "-A", "0.1", "-D", "40",
+            ],
+        );
+    }
+
+    /// True once every port in `ports` exists.
+    fn wait_ports(&self, ports: &[&str], within: Duration) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < within {
+            if ports.iter().all(|p| self.tool("jack_lsp", &[p])) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
     }
 
     fn env(&self) -> Vec<(String, String)> {
@@ -162,27 +195,10 @@ async fn jack_in_and_out_through_a_jack_server() {
     }
 }
 
-/// One run at `frame_ms` with a JACK period of `period`; false when jackd is missing.
-async fn through_jack(frame_ms: &str, period: usize) -> bool {
-    let Some(mut jack) = Jack::start(period) else {
-        return false;
-    };
-    let listed = Command::new(env!("CARGO_BIN_EXE_monmix"))
-        .arg("devices")
-        .envs(jack.env())
-        .output()
-        .expect("monmix devices");
-    let listed = String::from_utf8_lossy(&listed.stdout);
-    assert!(
-        listed.matches("jack: up to 64 channels, 48000 Hz").count() == 2,
-        "`monmix devices` should list the JACK server as an input and an output:\n{listed}"
-    );
-    jack.spawn(
-        "jack_metro",
-        &[
-            "-n", "metro", "-b", "240", "-f", "1000", "-A", "0.1", "-D", "40",
-        ],
-    );
+/// monmix on `jack`'s server at `frame_ms`: input `device:jack` with the metronome on
+/// its first port, Ana's mix (the click hard left) on JACK output ports 1 and 2.
+async fn serve_on_jack(jack: &mut Jack, frame_ms: &str) -> (tempfile::TempDir, Server, Ws) {
+    jack.metronome();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("monmix.toml"),
@@ -201,49 +217,76 @@ async fn through_jack(frame_ms: &str, period: usize) -> bool {
             own_channels: false,
         },
     );
+    jack.connect("metro:240_bpm", "monmix_in:in_0");
+    let ana = Ws::channel_0_left(&server.ws_url(), "Ana").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    (dir, server, ana)
+}
+
+/// Records the metronome and monmix's two outputs for `secs` s; (click, left, right)
+/// after the first 0.5 s.
+fn record_click_and_outputs(jack: &Jack, path: &Path, secs: u32) -> [Vec<f32>; 3] {
+    let pcm = jack.record(
+        path,
+        secs,
+        &["metro:240_bpm", "monmix_out:out_0", "monmix_out:out_1"],
+    );
+    assert!(
+        pcm.len() >= 3 * 48_000 * (secs as usize - 1),
+        "recorded {} samples",
+        pcm.len()
+    );
+    let skip = 3 * 24_000;
+    [0, 1, 2].map(|c| channel(&pcm[skip..], 3, c))
+}
+
+/// One clock, no Opus: the click on the left output at the metronome's level, the right
+/// output silent.
+fn assert_click_left(when: &str, [click, l, r]: &[Vec<f32>; 3]) {
+    let click_db = tone_level_dbfs(click, CLICK_HZ);
+    assert!(
+        click_db > -40.0,
+        "{when}: the metronome is not recorded: {click_db:.1} dBFS"
+    );
+    assert_level(
+        &format!("{when}: click on out 1 (left)"),
+        tone_level_dbfs(l, CLICK_HZ),
+        click_db,
+        0.5,
+    );
+    assert_absent(
+        &format!("{when}: click on out 2 (right)"),
+        tone_level_dbfs(r, CLICK_HZ),
+        -90.0,
+    );
+}
+
+/// One run at `frame_ms` with a JACK period of `period`; false when jackd is missing.
+async fn through_jack(frame_ms: &str, period: usize) -> bool {
+    let Some(mut jack) = Jack::start(period) else {
+        return false;
+    };
+    let listed = Command::new(env!("CARGO_BIN_EXE_monmix"))
+        .arg("devices")
+        .envs(jack.env())
+        .output()
+        .expect("monmix devices");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.matches("jack: up to 64 channels, 48000 Hz").count() == 2,
+        "`monmix devices` should list the JACK server as an input and an output:\n{listed}"
+    );
+    let (dir, server, _ana) = serve_on_jack(&mut jack, frame_ms).await;
     let log = std::fs::read_to_string(&server.stderr_log).unwrap_or_default();
     assert!(
         log.contains("the input's clock"),
         "a JACK output beside a JACK input must share its clock:\n{log}"
     );
-    jack.connect("metro:240_bpm", "monmix_in:in_0");
-    let _ana = Ws::channel_0_left(&server.ws_url(), "Ana").await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let pcm = jack.record(
-        &dir.path().join("rec.wav"),
-        4,
-        &["metro:240_bpm", "monmix_out:out_0", "monmix_out:out_1"],
-    );
-    assert!(
-        pcm.len() >= 3 * 48_000 * 3,
-        "recorded {} samples",
-        pcm.len()
-    );
-    let skip = 3 * 24_000;
-    let (click, l, r) = (
-        channel(&pcm[skip..], 3, 0),
-        channel(&pcm[skip..], 3, 1),
-        channel(&pcm[skip..], 3, 2),
-    );
-    let click_db = tone_level_dbfs(&click, CLICK_HZ);
-    assert!(
-        click_db > -40.0,
-        "the metronome is not recorded: {click_db:.1} dBFS"
-    );
-    // One clock, no Opus: the click on the left output as on the metronome's port.
-    assert_level(
-        "click on out 1 (left)",
-        tone_level_dbfs(&l, CLICK_HZ),
-        click_db,
-        0.5,
-    );
-    assert_absent(
-        "click on out 2 (right)",
-        tone_level_dbfs(&r, CLICK_HZ),
-        -90.0,
-    );
+    let rec = record_click_and_outputs(&jack, &dir.path().join("rec.wav"), 4);
+    assert_click_left("through JACK", &rec);
+    let [click, l, _] = rec;
 
     // Bursts: onsets after 100 ms of quiet.
     let (a, b) = (onsets(&click, 0.03, 4_800), onsets(&l, 0.03, 4_800));
@@ -278,4 +321,60 @@ async fn through_jack(frame_ms: &str, period: usize) -> bool {
     );
     server.kill9();
     true
+}
+
+/// jackd dies in the middle of a gig and comes back (issue 14, "an output device that
+/// vanishes is reopened like an input"): the engine keeps its clock on silence, monmix
+/// starts no JACK server of its own, and once jackd is back its input and output clients
+/// reappear by themselves and the click plays again, each reconnect counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jack_heals_when_jackd_dies_and_returns() {
+    let _solo = crate::solo();
+    let Some(mut jack) = Jack::start(480) else {
+        return;
+    };
+    let (dir, server, _ana) = serve_on_jack(&mut jack, "10").await;
+    let rec = record_click_and_outputs(&jack, &dir.path().join("before.wav"), 3);
+    assert_click_left("before jackd dies", &rec);
+
+    jack.stop_all();
+    let ticks = || async { must(&metrics(server.addr).await, "monmix_engine_ticks_total") };
+    let t0 = ticks().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let down = ticks().await - t0;
+    let log = || std::fs::read_to_string(&server.stderr_log).unwrap_or_default();
+    assert!(
+        down >= 250.0,
+        "the engine stalled while jackd was down: {down} ticks in 3 s at 10 ms frames\n{}",
+        log()
+    );
+    assert!(
+        !jack.tool("jack_lsp", &[]),
+        "a JACK server answers while ours is down: monmix must not start one"
+    );
+
+    jack.start_server();
+    assert!(
+        jack.wait_ports(
+            &["monmix_in:in_0", "monmix_out:out_0"],
+            Duration::from_secs(15)
+        ),
+        "monmix's JACK clients did not come back within 15 s of jackd:\n{}",
+        log()
+    );
+    jack.metronome();
+    jack.connect("metro:240_bpm", "monmix_in:in_0");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let rec = record_click_and_outputs(&jack, &dir.path().join("after.wav"), 3);
+    assert_click_left("after jackd came back", &rec);
+
+    let m = metrics(server.addr).await;
+    assert!(must(&m, "monmix_input_reconnects_total") >= 1.0);
+    assert!(
+        must(
+            &m,
+            "monmix_output_reconnects_total{output=\"1\",device=\"jack\"}"
+        ) >= 1.0
+    );
+    server.kill9();
 }

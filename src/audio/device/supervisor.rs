@@ -59,6 +59,13 @@ pub(crate) fn watch_stream(
             Ok(StreamError::DeviceNotAvailable) => {
                 return Some("device not available (unplugged?)".into())
             }
+            // cpal's JACK host reports the server going away this way (its shutdown
+            // notification); reopen now rather than after the stall timeout.
+            Ok(StreamError::BackendSpecific { err })
+                if err.description.starts_with("JACK was shut down") =>
+            {
+                return Some(err.description)
+            }
             Ok(e) => {
                 if logged < 10 {
                     tracing::warn!("{side} stream error: {e}");
