@@ -33,13 +33,14 @@ test:
 	$(CARGO) build --bin monmix --example whep_listen
 	$(CARGO) test
 	$(MAKE) test-web
+	$(MAKE) test-firefox
 
 # Browser tests of the web page (tests/e2e/): headless Debian chromium, real servers.
 test-web:
 	node --test --test-concurrency=1 --test-timeout=300000 tests/e2e/
 
-# Firefox ESR over WebDriver BiDi from a LAN address (tests/firefox/): not in `make test`
-# while its headless playout into a null sink glitches (see the test's header).
+# Firefox ESR over WebDriver BiDi from a LAN address (tests/firefox/), playing into a
+# private PipeWire's pulse server.
 test-firefox:
 	node --test --test-concurrency=1 --test-timeout=300000 tests/firefox/
 

@@ -2,7 +2,8 @@
 // `ip netns exec`, since Firefox's WebDriver BiDi port is on that namespace's loopback):
 // Firefox ESR, driven by puppeteer-core over WebDriver BiDi, joins the page at URL, sets
 // its mix (kick hard left, snare hard right, bass muted), listens for 8 s and prints one
-// JSON line: receiver stats and an in-page FFT of what it decodes. Audio output goes to
+// JSON line: receiver stats, an in-page FFT of what it decodes, and the packets that
+// arrived while it analysed (packets_end). Audio output goes to
 // the null sink of the pulse server the test starts (PULSE_SERVER): without a sound server
 // Firefox's AudioContext never runs or takes the browser down.
 import puppeteer from 'puppeteer-core';
@@ -22,7 +23,6 @@ const browser = await puppeteer.launch({
     'media.autoplay.default': 0,
     'media.autoplay.blocking_policy': 0,
     'media.navigator.permission.disabled': true,
-    ...JSON.parse(process.env.FF_EXP_PREFS || '{}'),
   },
 });
 const inbound = (page) =>
@@ -70,22 +70,9 @@ try {
   const snapshot = () => page.evaluate(spectrumInPage, TONES);
   // Three 1.2 s snapshots: Firefox's playout into the null sink can glitch for a moment
   // (a glitch smears a tone across the spectrum); the test judges the cleanest.
-  if (process.env.FF_EXP_DIAG) out.diag = await page.evaluate(async () => {
-    const ctx = new AudioContext();
-    await ctx.resume();
-    await new Promise((r) => setTimeout(r, 300));
-    const t0 = performance.now(), c0 = ctx.currentTime;
-    await new Promise((r) => setTimeout(r, 3000));
-    const rate = (ctx.currentTime - c0) / ((performance.now() - t0) / 1000);
-    const d = { state: ctx.state, sampleRate: ctx.sampleRate, baseLatency: ctx.baseLatency, outputLatency: ctx.outputLatency, rate };
-    await ctx.close();
-    const a = document.getElementById('audio');
-    d.audio = { paused: a.paused, t: a.currentTime, sinkId: a.sinkId };
-    try { d.devs = (await navigator.mediaDevices.enumerateDevices()).map((x) => x.kind + ':' + x.label); } catch (e) { d.devs = String(e); }
-    return d;
-  });
   out.spectra = [];
   for (let i = 0; i < 3; i++) out.spectra.push(await snapshot());
+  out.packets_end = (await inbound(page)).packets - b.packets;
   out.ok = true;
 } catch (e) {
   out.error = String(e?.stack || e);

@@ -330,8 +330,7 @@ for (const d of document.querySelectorAll('dialog')) {
 }
 
 // ---- start ----
-// Show the last known mix at once (fast start, and something to look at while offline);
-// the server's copy replaces it as soon as the socket is up.
+// The last known mix at once (also offline); the server's copy replaces it.
 const LAST = 'monmix.last';
 function remember() {
   if (!welcome || !mixer) return;

@@ -1,6 +1,6 @@
 // WebSocket connection with hello, automatic reconnect (exponential backoff) and RTT.
-// Heartbeats: the server pings every 5 s and the browser answers by itself, so a
-// throttled background tab keeps its session; our own `ping` is only for the RTT readout.
+// The server pings every 5 s and the browser answers (a throttled tab keeps its
+// session); our own `ping` is only for the RTT readout.
 import { t } from './i18n.js';
 
 export class Conn extends EventTarget {

@@ -4,9 +4,8 @@
 import { h } from './ui.js';
 import { t } from './i18n.js';
 
-// The fader curve is the server's (crate::taper, the same one OSC faders use), loaded from
-// GET /api/taper before any fader is drawn: [[pos, dB], …] ascending; below the first
-// point the linear gain falls to 0 at position 0.
+// Fader curve: the server's taper (GET /api/taper, as OSC): [[pos, dB], …] ascending;
+// below the first point the gain falls linearly to 0.
 let points = null;
 let floorGain = 0;
 /** Top of the travel in dB (+6.02: gain 2.0), set by setTaper. */

@@ -244,6 +244,9 @@ export class Listener extends EventTarget {
         this.firstAudioMs = performance.now() - this.startedAt;
       }
       this.prev = inbound;
+      // No packet for 4 s: the server freed us (browsers notice up to 30 s later).
+      this.stall = p && recv === p.packetsReceived ? this.stall + 1 : 0;
+      if (this.stall > 3) return this.retry('lost');
       this.dispatchEvent(
         new CustomEvent('stats', {
           detail: { jitterMs: jb, outMs, rttMs: rtt != null ? rtt * 1000 : null, lossPct: loss, packets: recv, audioLevel: inbound.audioLevel ?? 0 },
