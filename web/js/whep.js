@@ -227,7 +227,7 @@ export class Listener extends EventTarget {
       } catch {
         return;
       }
-      if (!inbound) return;
+      if (!inbound || pc !== this.pc) return; // stale tick
       const p = this.prev;
       const jb = per(inbound, p, 'jitterBufferDelay', 'jitterBufferEmittedCount');
       const outMs = per(play, this.prevPlay, 'totalPlayoutDelay', 'totalSamplesCount');

@@ -122,7 +122,9 @@ impl<N, P> AsyncClient<N, P> {
             // whatever the server answers), so the handlers can be dropped: the upstream
             // crate leaks them, and with them whatever they own (the application cannot
             // reopen). Dropped outside the lock, since dropping closes the client, which
-            // takes it again.
+            // takes it again. Safe because `CallbackContext` drops its `client` first
+            // (field order, callbacks.rs): jack_client_close stops JACK's threads before
+            // the handlers go. Do not reorder those fields.
             drop(_m);
             drop(Box::from_raw(callback));
             return Err(Error::ClientDeactivationError);
