@@ -17,7 +17,7 @@ use crate::control::session::{Hub, Limits};
 use crate::engine::{Engine, EngineHandle, EngineOptions};
 use crate::http::{self, AppState};
 use crate::state::{Store, StoreOptions};
-use crate::stream::{udp_addrs_for, EncoderConfig, StreamOptions, StreamService};
+use crate::stream::{udp_addrs_for, EncoderConfig, Lifecycle, StreamOptions, StreamService};
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -187,6 +187,10 @@ impl Server {
                 },
                 max_listeners: cfg.stream.max_listeners,
                 udp_addrs: udp_addrs_for(http_addr, cfg.stream.public_ip),
+                lifecycle: Lifecycle {
+                    vanish_timeout: Duration::from_secs(cfg.stream.vanish_s),
+                    ..Lifecycle::default()
+                },
                 ..StreamOptions::default()
             },
         )?;

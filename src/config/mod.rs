@@ -266,6 +266,10 @@ pub struct StreamConfig {
     pub public_ip: Option<std::net::IpAddr>,
     /// Most simultaneous listeners; more get HTTP 503.
     pub max_listeners: usize,
+    /// Seconds a connected listener may send nothing (no consent check, no RTCP) before
+    /// it is freed as gone. Firefox checks only every 4-6 s: below ~12 s a lost packet or
+    /// two on stage Wi-Fi drops a healthy phone.
+    pub vanish_s: u64,
 }
 
 impl Default for StreamConfig {
@@ -275,6 +279,7 @@ impl Default for StreamConfig {
             complexity: 5,
             public_ip: None,
             max_listeners: 256,
+            vanish_s: 15,
         }
     }
 }

@@ -148,6 +148,12 @@ impl Config {
             crate::limits::OPUS_COMPLEXITY_MAX as usize,
         )?;
         count("stream.max_listeners", sm.max_listeners, 1, 4096)?;
+        count(
+            "stream.vanish_s",
+            usize::try_from(sm.vanish_s).unwrap_or(usize::MAX),
+            2,
+            120,
+        )?;
         self.validate_outputs()
     }
 
@@ -306,6 +312,8 @@ mod tests {
             ("[stream]\nbitrate_kbps = 32", "stream.bitrate_kbps"),
             ("[stream]\ncomplexity = 11", "stream.complexity"),
             ("[stream]\nmax_listeners = 0", "stream.max_listeners"),
+            ("[stream]\nvanish_s = 1", "stream.vanish_s"),
+            ("[stream]\nvanish_s = 121", "stream.vanish_s"),
             (
                 "[security]\nmax_sessions_per_ip = 0",
                 "security.max_sessions_per_ip",

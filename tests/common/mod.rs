@@ -60,11 +60,13 @@ pub struct Server {
 
 pub const ADMIN_PIN: &str = "2468";
 
-/// The servers' `monmix.toml`: named channels, the admin PIN and one engineer token.
+/// The servers' `monmix.toml`: named channels, the admin PIN, one engineer token, and
+/// a 4 s vanish limit (see `whep_client::TEST_VANISH`).
 pub fn test_config() -> String {
     format!(
         "[audio]\nchannel_names = [\"Kick\", \"Snare\", \"Bass\", \"Keys\"]\n\
-         [security]\nadmin_pin = \"{ADMIN_PIN}\"\nengineer_tokens = [\"eng-token-0123456789\"]\n"
+         [security]\nadmin_pin = \"{ADMIN_PIN}\"\nengineer_tokens = [\"eng-token-0123456789\"]\n\
+         [stream]\nvanish_s = 4\n"
     )
 }
 

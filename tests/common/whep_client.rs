@@ -10,7 +10,12 @@ use super::feeder::Feeder;
 use super::whep_listener::{ClientOptions, WhepListener};
 use monmix::engine::{ChannelParams, Engine, EngineHandle, EngineOptions, EngineParams, MixParams};
 use monmix::stream::whep::{self, AuthError, WhepBackend};
-use monmix::stream::{StreamOptions, StreamService};
+use monmix::stream::{Lifecycle, StreamOptions, StreamService};
+
+/// How long the test servers keep a silent listener (the product's default is 15 s, for
+/// Firefox). The test peers (webrtc-rs) close without anything the server sees, so tests
+/// of a listener going away wait for this; their consent checks come every 2 s.
+pub const TEST_VANISH: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// Token map: client id -> (token, slot). Records `listening_changed` calls.
 #[derive(Default)]
@@ -94,8 +99,11 @@ impl Bench {
             r,
         )
         .expect("engine");
-        let service =
-            StreamService::with_str0m(engine.clone(), cfg.stream).expect("stream service");
+        let mut stream = cfg.stream;
+        if stream.lifecycle.vanish_timeout == Lifecycle::default().vanish_timeout {
+            stream.lifecycle.vanish_timeout = TEST_VANISH;
+        }
+        let service = StreamService::with_str0m(engine.clone(), stream).expect("stream service");
         let backend = Arc::new(TestBackend {
             clients: cfg
                 .clients

@@ -473,7 +473,7 @@ async fn churn_returns_to_baseline() {
             "[server]\nmax_connections = 2048\nmax_connections_per_ip = 1024\n\
              [audio]\nchannel_names = [\"Kick\", \"Snare\", \"Bass\", \"Keys\"]\n\
              [security]\nadmin_pin = \"{ADMIN_PIN}\"\nmax_sessions_per_ip = 512\n\
-             [stream]\nmax_listeners = 1024\n"
+             [stream]\nmax_listeners = 1024\nvanish_s = 4\n"
         ),
     )
     .expect("config");
