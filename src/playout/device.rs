@@ -7,6 +7,7 @@
 //! New sources (a mix routed, changed, removed) arrive through one `rtrb` queue per route;
 //! the readers they replace go back through another, to be dropped off the real-time thread.
 
+use crate::audio::device::jack_gate as gate;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -345,12 +346,18 @@ pub(super) fn supervise(
     let mut first = Some(first);
     let mut lost_at: Option<Instant> = None;
     let mut complained = false;
+    let jack = crate::audio::device::is_jack(&plan.name);
     while !stop.load(Ordering::Relaxed) {
         let Some(r) = routes.take().or_else(|| back_rx.try_recv().ok()) else {
             std::thread::sleep(Duration::from_millis(50));
             continue;
         };
-        match start(&plan, r, &stats, &back_tx, &err_tx) {
+        let attempt = if jack && !gate::may_open() {
+            Err((r, gate::WAITING.to_string()))
+        } else {
+            start(&plan, r, &stats, &back_tx, &err_tx)
+        };
+        match attempt {
             Ok(stream) if first.is_some() && !keeps_time(&stats, plan.rate) => {
                 drop(stream);
                 let routes = back_rx.recv_timeout(Duration::from_secs(2)).ok();
@@ -376,10 +383,15 @@ pub(super) fn supervise(
                     tracing::warn!("{desc}: back after {:.1} s", t.elapsed().as_secs_f64());
                 }
                 complained = false;
+                let lease = jack.then(gate::lease);
                 stats.open.store(true, Ordering::Relaxed);
                 let why = watch(&stats, &err_rx, &stop);
                 stats.open.store(false, Ordering::Relaxed);
+                if jack && why.is_some() {
+                    gate::lost();
+                }
                 drop(stream);
+                drop(lease);
                 routes = back_rx.recv_timeout(Duration::from_secs(2)).ok();
                 let Some(why) = why else { break };
                 tracing::warn!(

@@ -21,6 +21,7 @@
 
 mod capture;
 mod discover;
+pub(crate) mod jack_gate;
 pub mod pipewire;
 mod supervisor;
 
@@ -35,7 +36,7 @@ use super::output::{FrameSink, InputStats};
 use super::{AudioError, InputOptions, RING_FRAMES};
 use crate::frames::{pipe, FrameReader};
 use discover::resolve;
-pub(crate) use discover::{find_named, format_rank};
+pub(crate) use discover::{find_named, format_rank, is_jack};
 pub(crate) use supervisor::watch_stream;
 use supervisor::{supervise, Plan};
 

@@ -104,11 +104,20 @@ pub(super) fn supervise(
     let mut lost_since: Option<Instant> = None;
     let mut last_problem = String::new();
     let mut pacer: Option<Pacer> = None;
+    let jack = plan.query.as_deref().is_some_and(super::is_jack);
     while !stop.load(Ordering::Relaxed) {
         while err_rx.try_recv().is_ok() {}
-        let result = start_stream(&plan, &mut sink, &back_tx, &err_tx);
+        let result = if jack && !super::jack_gate::may_open() {
+            Err(AudioError::Device {
+                name: super::discover::JACK.into(),
+                problem: super::jack_gate::WAITING.into(),
+            })
+        } else {
+            start_stream(&plan, &mut sink, &back_tx, &err_tx)
+        };
         match result {
             Ok((stream, desc)) => {
+                let lease = jack.then(super::jack_gate::lease);
                 if let Some(f) = first.take() {
                     tracing::info!("audio input: {desc}");
                     let _ = f.send(Ok(desc));
@@ -122,7 +131,11 @@ pub(super) fn supervise(
                 last_problem.clear();
                 pacer = None;
                 let ended = watch(&stats, &err_rx, &stop);
+                if jack && matches!(ended, Ended::Lost(_)) {
+                    super::jack_gate::lost();
+                }
                 drop(stream);
+                drop(lease);
                 if sink.is_none() {
                     sink = back_rx.recv_timeout(Duration::from_secs(2)).ok();
                 }
