@@ -2,9 +2,9 @@
 // headless Debian chromium driven by playwright-core, and a Node WebSocket client.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join as pjoin, resolve, dirname } from 'node:path';
+import { delimiter, join as pjoin, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
@@ -20,6 +20,9 @@ export const NAMES = ['Kick', 'Snare', 'Bass', 'Keys', 'Gtr L', 'Gtr R', 'Vox Le
 export const TONES = [310, 370, 410, 430, 470, 530, 590, 610];
 
 /** A directory with the test config; `extra`: more TOML appended to it (e.g. `[[output]]`s). */
+/** True when program `t` is on PATH (the PipeWire tests skip without their tools). */
+export const onPath = (t) => (process.env.PATH || '').split(delimiter).some((d) => existsSync(pjoin(d, t)));
+
 export function tempDir(extra = '') {
   const dir = mkdtempSync(pjoin(tmpdir(), 'monmix-e2e-'));
   writeFileSync(

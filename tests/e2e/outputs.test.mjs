@@ -9,11 +9,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join as pjoin, resolve } from 'node:path';
+import { dirname, join as pjoin, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch, startServer, tempDir, cleanup, TABLET, ADMIN_PIN, shot, until, wsClient, engineer } from './helpers.mjs';
+import { launch, onPath, startServer, tempDir, cleanup, TABLET, ADMIN_PIN, shot, until, wsClient, engineer } from './helpers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const OUTPUTS = `[[output]]
@@ -29,7 +29,6 @@ clock = "adaptive"
 `;
 const ASOUNDRC = 'pcm.ears {\n  type pipewire\n  playback_node "ears"\n  hint { show on description "in-ear bus" }\n}\n';
 const TOOLS = ['pipewire', 'wireplumber', 'pipewire-pulse', 'pw-cli', 'dbus-daemon'];
-const onPath = (t) => (process.env.PATH || '').split(delimiter).some((d) => existsSync(pjoin(d, t)));
 
 let browser;
 let plainDir;

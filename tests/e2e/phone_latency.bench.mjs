@@ -24,10 +24,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { delimiter, dirname, join as pjoin, resolve } from 'node:path';
+import { dirname, join as pjoin, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { BIN, CHROMIUM, CHROMIUM_ARGS, PHONE, cleanup, join, tempDir, until, wsClient, inbound } from './helpers.mjs';
+import { BIN, CHROMIUM, CHROMIUM_ARGS, PHONE, cleanup, join, onPath, tempDir, until, wsClient, inbound } from './helpers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const RATE = 48000;
@@ -42,7 +42,6 @@ const ASOUNDRC =
   'pcm.stage {\n  type pipewire\n  capture_node "stage"\n  hint { show on description "stage bus" }\n}\n' +
   'pcm.phone {\n  type pipewire\n  playback_node "phone"\n  hint { show on description "phone out" }\n}\n';
 
-const onPath = (t) => (process.env.PATH || '').split(delimiter).some((d) => existsSync(pjoin(d, t)));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error('#', ...a);
 

@@ -6,13 +6,12 @@
 // measured once more (both printed); a wrong readout misses both.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { delimiter, dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { onPath } from './helpers.mjs';
 
 const bench = resolve(dirname(fileURLToPath(import.meta.url)), 'phone_latency.bench.mjs');
-const onPath = (t) => (process.env.PATH || '').split(delimiter).some((d) => existsSync(join(d, t)));
 
 test('the latency readout matches a click through the phone path', { timeout: 560000 }, (t) => {
   // As outputs.test.mjs: without PipeWire this is skipped, except in CI.
